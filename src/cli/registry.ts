@@ -1,4 +1,5 @@
 import type { Command } from './command.js';
+import { inspectCommand } from './commands/inspect.js';
 
 /** Every CLI command, in the order --help lists them. */
-export const commands: Command[] = [];
+export const commands: Command[] = [inspectCommand];
