@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
+import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
 
-/** Every CLI command, in the order --help lists them. */
-export const commands: Command[] = [inspectCommand, prepareLabelsCommand];
+/** Every CLI command, in the order --help lists them (the order of the training pipeline). */
+export const commands: Command[] = [inspectCommand, prepareLabelsCommand, featuresCommand];

