@@ -1,7 +1,8 @@
 import type { Command } from './command.js';
+import { exportBackboneCommand } from './commands/export-backbone.js';
 import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
 
 /** Every CLI command, in the order --help lists them (the order of the training pipeline). */
-export const commands: Command[] = [inspectCommand, prepareLabelsCommand, featuresCommand];
+export const commands: Command[] = [inspectCommand, prepareLabelsCommand, featuresCommand, exportBackboneCommand];
