@@ -1,34 +1,100 @@
-// PROVISIONAL: the pickle helper replaces this file with the full reader (integer-gap checks) and writer.
+/**
+ * Reading and writing Python pickles (Recipe1M splits, label maps, vocab.pkl).
+ *
+ * Reading runs pickleparser behind a validating scan (pickle-scan.ts) that also corrects the values
+ * pickleparser 0.2.1 gets wrong: ints outside int32 (negatives came out positive, >= 2^63 threw),
+ * protocol-0 text values, and DICT with inline items. Ints are numbers while they are safe
+ * integers and bigints beyond, so no value is ever rounded.
+ */
 import { Parser } from 'pickleparser';
 import { promises as fs } from 'node:fs';
-import { DataFileError } from '../util/errors.js';
+import { DataFileError, UserError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { scanPickle, SUBSTITUTE_CODE_BASE } from './pickle-scan.js';
+import { PatchedPickleReader } from './pickle-reader.js';
+import { createPickleNameRegistry } from './pickle-names.js';
+import { encodePickle, type PickleWriteOptions } from './pickle-writer.js';
+
+export { encodePickle, PickleEncodeError, type PickleWriteOptions } from './pickle-writer.js';
+export { createPickleNameRegistry } from './pickle-names.js';
 
 /** Values the project reads and writes. Python dicts are Maps (keys keep their type: str -> string, int -> number). */
 export type PickleValue = null | boolean | number | bigint | string | Uint8Array | PickleValue[] | Map<string | number, PickleValue>;
 
-export function parsePickle(bytes: Uint8Array, file = '<buffer>'): PickleValue {
-  try {
-    return new Parser({ unpicklingTypeOfDictionary: 'Map' }).parse(bytes) as PickleValue;
-  } catch (err) {
-    throw new DataFileError(file, `not a readable pickle (${(err as Error).message})`);
-  }
+type ParserOptions = NonNullable<ConstructorParameters<typeof Parser>[0]>;
+export type PickleNameResolver = NonNullable<ParserOptions['nameResolver']>;
+export type PicklePersistentResolver = NonNullable<ParserOptions['persistentResolver']>;
+export type PickleExtensionResolver = NonNullable<ParserOptions['extensionResolver']>;
+
+/** Hooks for pickles of objects (numpy arrays, torch checkpoints); plain data needs none. */
+export interface PickleReadOptions {
+  /** Maps (module, name) to a function or class; default: createPickleNameRegistry(). */
+  nameResolver?: PickleNameResolver;
+  /** Resolves PERSID/BINPERSID ids (torch storages); default: error. */
+  persistentResolver?: PicklePersistentResolver;
+  /** Resolves copyreg extension codes; default: error. */
+  extensionResolver?: PickleExtensionResolver;
+  /** Out-of-band buffers for protocol 5 NEXT_BUFFER. */
+  buffers?: Iterator<unknown>;
 }
 
-export async function readPickleFile(file: string): Promise<PickleValue> {
+const defaultNames = createPickleNameRegistry();
+
+const noExtensions: PickleExtensionResolver = {
+  resolve(code: number) {
+    throw new Error(`extension code ${code} is not registered`);
+  },
+};
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Decode pickle bytes. Python dicts -> Map (int keys stay numbers, str keys strings); tuples, lists
+ * and sets -> arrays; bytes -> Uint8Array; ints beyond +-(2^53-1) -> bigint. `file` names the
+ * source in errors.
+ */
+export function parsePickle(bytes: Uint8Array, file = '<buffer>', opts: PickleReadOptions = {}): PickleValue {
+  const buffer = asBuffer(bytes);
+  const scan = scanPickle(buffer, file);
+  const userExtensions = opts.extensionResolver ?? noExtensions;
+  const parser = new Parser({
+    unpicklingTypeOfDictionary: 'Map',
+    unpicklingTypeOfSet: 'array',
+    nameResolver: opts.nameResolver ?? defaultNames,
+    ...(opts.persistentResolver ? { persistentResolver: opts.persistentResolver } : {}),
+    extensionResolver: {
+      resolve: (code: number) => (code >= SUBSTITUTE_CODE_BASE ? scan.values[code - SUBSTITUTE_CODE_BASE] : userExtensions.resolve(code)),
+    },
+    ...(opts.buffers ? { buffers: opts.buffers } : {}),
+  });
+  const reader = new PatchedPickleReader(buffer, scan.patches);
+  let value: unknown;
+  try {
+    value = parser.read(reader);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new DataFileError(file, `malformed pickle near byte ${reader.filePosition}: ${(err as Error).message}`);
+  }
+  if (value === undefined) throw new DataFileError(file, 'malformed pickle: nothing on the stack at STOP');
+  return value as PickleValue;
+}
+
+export async function readPickleFile(file: string, opts: PickleReadOptions = {}): Promise<PickleValue> {
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(file);
   } catch (err) {
-    throw new DataFileError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DataFileError(file, 'file not found');
+    if (code === 'EISDIR') throw new DataFileError(file, 'is a directory, not a pickle file');
+    throw new DataFileError(file, `cannot read (${(err as Error).message})`);
   }
-  return parsePickle(bytes, file);
+  return parsePickle(bytes, file, opts);
 }
 
-/** Serialise to pickle bytes (protocol 2 or 4). Plain objects are written as dicts with string keys. */
-export function encodePickle(_value: unknown, _opts: { protocol?: 2 | 4 } = {}): Uint8Array {
-  throw new Error('not implemented yet');
-}
-
-export async function writePickleFile(_file: string, _value: unknown, _opts: { protocol?: 2 | 4 } = {}): Promise<void> {
-  throw new Error('not implemented yet');
+/** Encode `value` (see encodePickle) and write it atomically. */
+export async function writePickleFile(file: string, value: unknown, opts: PickleWriteOptions = {}): Promise<void> {
+  await writeFileAtomic(file, encodePickle(value, opts));
 }
