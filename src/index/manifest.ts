@@ -1,0 +1,69 @@
+import { DataFileError } from '../util/errors.js';
+
+export const INDEX_FORMAT = 'recipe-retrieval-index';
+export const INDEX_VERSION = 1;
+
+export const INDEX_FILES = ['hnsw.bin', 'embeddings.f32', 'recipes.json'] as const;
+export type IndexFileName = (typeof INDEX_FILES)[number];
+export const MANIFEST_FILE = 'manifest.json';
+
+/** 'cosine' indexes unit-length vectors; 'ip' indexes them as given (raw inner product). */
+export type IndexSpace = 'cosine' | 'ip';
+
+export interface HnswParams {
+  M: number;
+  efConstruction: number;
+  /** ef used by searches that do not pass their own (hnswlib's readIndex would reset it to 10). */
+  efSearch: number;
+  seed: number;
+}
+
+/**
+ * manifest.json: written last, so an index folder without it is incomplete. It ties the index to the
+ * model that embedded it and to the exact bytes of every file.
+ */
+export interface IndexManifest {
+  format: typeof INDEX_FORMAT;
+  version: number;
+  model: { id: string; manifestSha256: string };
+  width: number;
+  space: IndexSpace;
+  count: number;
+  hnsw: HnswParams;
+  dataset: { root: string; split: string };
+  builtAt: string;
+  buildMs: number;
+  files: Record<IndexFileName, { bytes: number; sha256: string }>;
+}
+
+/** Check the manifest's shape; a hand-edited or truncated one fails here with the field named. */
+export function parseManifest(file: string, text: string): IndexManifest {
+  let m: IndexManifest;
+  try {
+    m = JSON.parse(text) as IndexManifest;
+  } catch (err) {
+    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
+  }
+  const fail = (what: string): never => { throw new DataFileError(file, what); };
+  if (!m || typeof m !== 'object') fail('not a JSON object');
+  if (m.format !== INDEX_FORMAT) fail(`format is ${JSON.stringify(m.format)}, expected ${INDEX_FORMAT}`);
+  if (m.version !== INDEX_VERSION) fail(`version ${m.version} is not supported (this build reads version ${INDEX_VERSION})`);
+  if (typeof m.model?.id !== 'string' || typeof m.model?.manifestSha256 !== 'string') fail('model.id and model.manifestSha256 must be strings');
+  if (!isPositiveInt(m.width)) fail(`width must be a positive integer, got ${m.width}`);
+  if (!isPositiveInt(m.count)) fail(`count must be a positive integer, got ${m.count}`);
+  if (m.space !== 'cosine' && m.space !== 'ip') fail(`space must be cosine or ip, got ${JSON.stringify(m.space)}`);
+  for (const key of ['M', 'efConstruction', 'efSearch'] as const) {
+    if (!isPositiveInt(m.hnsw?.[key])) fail(`hnsw.${key} must be a positive integer`);
+  }
+  for (const name of INDEX_FILES) {
+    const entry = m.files?.[name];
+    if (!entry || !Number.isInteger(entry.bytes) || typeof entry.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(entry.sha256)) {
+      fail(`files.${name} must hold bytes and a sha256`);
+    }
+  }
+  return m;
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) > 0;
+}
