@@ -351,3 +351,19 @@ test('forward + backward on the wasm backend (with the JS kernels) matches the c
     await tf.setBackend('cpu');
   }
 });
+
+test('a batch whose longest ingredient and instruction lines hold one id (or none) encodes to finite vectors', () => {
+  const params = ParamStore.initialise(modelParamSpecs(tiny, { debias: false }), 5);
+  const rng = new SeededRandom(9);
+  const outputs = forward(params, tiny, {
+    recipe: {
+      title: ids([1, 2], [2], rng) as tf.Tensor2D,
+      ingredients: tf.zeros([1, 1, 1], 'int32') as tf.Tensor3D,
+      instructions: ids([1, 2, 1], [1, 1], rng) as tf.Tensor3D,
+    },
+  }, { training: false });
+  const embedding = outputs.recipe!.embedding;
+  assert.deepEqual(embedding.shape, [1, tiny.embeddingDim]);
+  assert.ok((embedding.dataSync() as Float32Array).every(Number.isFinite));
+  params.dispose();
+});

@@ -3,12 +3,14 @@ import { UserError } from '../util/errors.js';
 import type { Command } from './command.js';
 import { commands } from './registry.js';
 
+const NAME_WIDTH = Math.max(...commands.map((c) => c.name.length)) + 2;
+
 const GLOBAL_HELP = `recipe-retrieval: food image-to-recipe retrieval (HT + ingredient debiasing)
 
 Usage: recipe-retrieval <command> [options]
 
 Commands:
-${commands.map((c) => `  ${c.name.padEnd(16)}${c.summary}`).join('\n')}
+${commands.map((c) => `  ${c.name.padEnd(NAME_WIDTH)}${c.summary}`).join('\n')}
 
 Every command accepts --help and --json (machine-readable output on stdout).`;
 

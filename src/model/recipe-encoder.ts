@@ -37,7 +37,9 @@ export function encodeLineWords(
   return tf.tidy(() => {
     const [n, lineCount, wordCount] = ids.shape;
     const flat = tf.reshape(ids, [n * lineCount, wordCount]);
-    const firstColumn = tf.oneHot(tf.zeros([n * lineCount], 'int32'), wordCount) as tf.Tensor2D;
+    // Position 0 of every line counts as valid (an all-padding line pools to a defined vector). Built with
+    // pad rather than oneHot, which rejects depth 1 (a batch whose longest line holds a single id).
+    const firstColumn = tf.pad(tf.ones([n * lineCount, 1]), [[0, 0], [0, wordCount - 1]]) as tf.Tensor2D;
     const wordValid = tf.maximum(notPadding(flat), firstColumn) as tf.Tensor2D;
     const words = tf.reshape(embedded, [n * lineCount, wordCount, config.recipe.width]) as tf.Tensor3D;
     return sequenceBlock(params, `text_encoder.tfs.${name}`, words, wordValid, config.recipe, ctx);

