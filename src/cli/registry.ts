@@ -1,10 +1,23 @@
 import type { Command } from './command.js';
+import { dictionaryCommand } from './commands/dictionary.js';
+import { evaluateCommand } from './commands/evaluate.js';
 import { exportBackboneCommand } from './commands/export-backbone.js';
 import { exportCommand } from './commands/export.js';
 import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
+import { trainCommand } from './commands/train.js';
 import { verifyExportCommand } from './commands/verify-export.js';
 
 /** Every CLI command, in the order --help lists them (the order of the training pipeline). */
-export const commands: Command[] = [inspectCommand, prepareLabelsCommand, featuresCommand, exportBackboneCommand, exportCommand, verifyExportCommand];
+export const commands: Command[] = [
+  inspectCommand,
+  prepareLabelsCommand,
+  featuresCommand,
+  trainCommand,
+  dictionaryCommand,
+  evaluateCommand,
+  exportBackboneCommand,
+  exportCommand,
+  verifyExportCommand,
+];

@@ -1,0 +1,37 @@
+import type { EncodedRecipe } from '../data/text/encode.js';
+import type { EmbeddingMatrix } from '../eval/embeddings.js';
+import { readFeatureRows, type FeatureRow } from './batch-tensors.js';
+import type { RetrievalModel } from './retrieval-model.js';
+
+export const EMBED_BATCH = 32;
+
+export interface ImageMatrices {
+  plain: EmbeddingMatrix;
+  debiased?: EmbeddingMatrix;
+}
+
+/** Embed feature rows in batches (features are read batch by batch, never all at once). */
+export function embedImageRows(model: RetrievalModel, rows: readonly FeatureRow[], batchSize = EMBED_BATCH): ImageMatrices {
+  const dim = model.embeddingDim;
+  const plain = new Float32Array(rows.length * dim);
+  const debiased = model.canDebias ? new Float32Array(rows.length * dim) : undefined;
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const { values, shape } = readFeatureRows(rows.slice(start, start + batchSize));
+    const out = model.embedImages(values, shape);
+    plain.set(out.plain, start * dim);
+    if (debiased && out.debiased) debiased.set(out.debiased, start * dim);
+  }
+  return {
+    plain: { values: plain, rows: rows.length, dim },
+    debiased: debiased ? { values: debiased, rows: rows.length, dim } : undefined,
+  };
+}
+
+export function embedRecipeList(model: RetrievalModel, recipes: readonly EncodedRecipe[], batchSize = EMBED_BATCH): EmbeddingMatrix {
+  const dim = model.embeddingDim;
+  const values = new Float32Array(recipes.length * dim);
+  for (let start = 0; start < recipes.length; start += batchSize) {
+    values.set(model.embedRecipes(recipes.slice(start, start + batchSize)), start * dim);
+  }
+  return { values, rows: recipes.length, dim };
+}

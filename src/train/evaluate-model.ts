@@ -1,0 +1,136 @@
+import path from 'node:path';
+import { RecipeDataset } from '../data/dataset.js';
+import type { Split } from '../data/recipe.js';
+import type { EmbeddingMatrix } from '../eval/embeddings.js';
+import type { RankMetrics } from '../eval/metrics.js';
+import { evaluateRetrieval, type DirectionResult } from '../eval/protocol.js';
+import { openFeatureCache } from '../features/cache-reader.js';
+import { UserError } from '../util/errors.js';
+import { embedImageRows, embedRecipeList } from './embed-pairs.js';
+import { encodeAll, loadPairs } from './pairs.js';
+import type { ModelSource } from './model-source.js';
+
+export interface MetricsWithStd extends RankMetrics {
+  std: RankMetrics;
+}
+
+export interface DirectionsResult {
+  imageToRecipe: MetricsWithStd;
+  recipeToImage: MetricsWithStd;
+}
+
+export interface EvaluationReport {
+  model: ModelSource['about'];
+  split: Split;
+  pairs: number;
+  /** Paired recipes of the split without a cached feature row (left out). */
+  pairsWithoutFeatures: number;
+  n: number;
+  runs: number;
+  seed: number;
+  results: {
+    /** e_I: the image embedding without debiasing (the only one of a stage-1 model). */
+    plain: DirectionsResult;
+    /** ẽ_I = e_I + pi V, when the model has Wv and a dictionary. */
+    debiased?: DirectionsResult;
+    /** Expected metrics of a random ranking of the same candidates. */
+    chance: { imageToRecipe: RankMetrics; recipeToImage: RankMetrics };
+  };
+  /** --with-noimages: image->recipe with the split's text-only recipes added to every gallery. */
+  withNoImages?: {
+    extraRecipes: number;
+    gallery: number;
+    plain: { imageToRecipe: MetricsWithStd };
+    debiased?: { imageToRecipe: MetricsWithStd };
+    chance: { imageToRecipe: RankMetrics };
+  };
+  seconds: number;
+}
+
+export interface EvaluateOptions {
+  root: string;
+  split: Split;
+  /** Pairs per subset; undefined: 1000, or every pair when the split has fewer. */
+  n?: number | 'all';
+  runs: number;
+  seed: number;
+  withNoImages: boolean;
+  cacheDir?: string;
+  log: (line: string) => void;
+}
+
+/**
+ * Chance level: with G candidates in random order the true match's rank is uniform on 1..G, so
+ * R@K = min(K, G) / G and the median rank is (G + 1) / 2.
+ */
+export function chanceMetrics(gallery: number): RankMetrics {
+  const recall = (k: number) => (100 * Math.min(k, gallery)) / gallery;
+  return { medR: (gallery + 1) / 2, r1: recall(1), r5: recall(5), r10: recall(10) };
+}
+
+function withStd(d: DirectionResult): MetricsWithStd {
+  return { medR: d.medR, r1: d.r1, r5: d.r5, r10: d.r10, std: d.std };
+}
+
+/** Embed a split's pairs (view 0 features) with the model and rank them (DESIGN "Evaluation protocol"). */
+export async function evaluateModel(source: ModelSource, opts: EvaluateOptions): Promise<EvaluationReport> {
+  const started = performance.now();
+  const dataset = await RecipeDataset.open(opts.root);
+  const cacheDir = opts.cacheDir ?? path.join(opts.root, '.cache', 'features');
+  const base = await openFeatureCache(cacheDir, opts.split, 0);
+  try {
+    if (source.backboneHash && base.backboneHash !== source.backboneHash) {
+      opts.log(`warning: the ${opts.split} features come from other backbone weights than the model was trained on`);
+    }
+    const pairs = await loadPairs(dataset, opts.split, source.vocab, base);
+    if (pairs.withoutFeatures.length) {
+      opts.log(`warning: ${pairs.withoutFeatures.length} ${opts.split} pair(s) have no cached features and are left out`);
+    }
+    const count = pairs.ids.length;
+    const n = opts.n ?? (count > 1000 ? 1000 : 'all');
+    if (n !== 'all' && n > count) throw new UserError(`--n ${n} is larger than the ${count} ${opts.split} pairs with features (use --n all)`);
+    const images = embedImageRows(source.model, pairs.keys.map((key) => ({ cache: base, key })));
+    const recipes = embedRecipeList(source.model, pairs.recipes);
+    const protocol = { n, runs: opts.runs, seed: opts.seed, log: opts.log };
+    const rank = async (imageSide: EmbeddingMatrix, extraRecipes?: EmbeddingMatrix) => evaluateRetrieval(imageSide, recipes, { ...protocol, extraRecipes });
+    const plain = await rank(images.plain);
+    const size = plain.n;
+    const report: EvaluationReport = {
+      model: source.about,
+      split: opts.split,
+      pairs: count,
+      pairsWithoutFeatures: pairs.withoutFeatures.length,
+      n: size,
+      runs: plain.runs,
+      seed: opts.seed,
+      results: {
+        plain: { imageToRecipe: withStd(plain.imageToRecipe), recipeToImage: withStd(plain.recipeToImage) },
+        chance: { imageToRecipe: chanceMetrics(size), recipeToImage: chanceMetrics(size) },
+      },
+      seconds: 0,
+    };
+    if (images.debiased) {
+      const debiased = await rank(images.debiased);
+      report.results.debiased = { imageToRecipe: withStd(debiased.imageToRecipe), recipeToImage: withStd(debiased.recipeToImage) };
+    }
+    if (opts.withNoImages) {
+      const textOnly = await dataset.readTextOnly(opts.split);
+      if (textOnly.length === 0) throw new UserError(`${dataset.splitFile(opts.split, true)}: no text-only recipes for --with-noimages`);
+      const extra = embedRecipeList(source.model, encodeAll(textOnly, source.vocab));
+      const plainExtra = await rank(images.plain, extra);
+      report.withNoImages = {
+        extraRecipes: extra.rows,
+        gallery: size + extra.rows,
+        plain: { imageToRecipe: withStd(plainExtra.imageToRecipe) },
+        chance: { imageToRecipe: chanceMetrics(size + extra.rows) },
+      };
+      if (images.debiased) {
+        report.withNoImages.debiased = { imageToRecipe: withStd((await rank(images.debiased, extra)).imageToRecipe) };
+      }
+    }
+    report.seconds = (performance.now() - started) / 1000;
+    return report;
+  } finally {
+    base.close();
+  }
+}

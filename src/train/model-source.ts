@@ -1,0 +1,54 @@
+import type { Vocabulary } from '../data/text/vocabulary.js';
+import { modelParamSpecs } from '../model/param-spec.js';
+import { ParamStore } from '../model/param-store.js';
+import { loadModelFolder } from './model-folder.js';
+import { TfjsRetrievalModel, type RetrievalModel } from './retrieval-model.js';
+
+/** A model opened for evaluation, whatever its storage; the ONNX export plugs in here later. */
+export interface ModelSource {
+  model: RetrievalModel;
+  vocab: Vocabulary;
+  about: {
+    dir: string;
+    format: 'tfjs-checkpoint';
+    checkpoint: string;
+    stage: string;
+    epoch: number;
+    /** Weights replaced by a fresh random initialisation (chance-level reference). */
+    randomInit: boolean;
+  };
+  /** Hash of the backbone weights the model was trained on (features must match). */
+  backboneHash?: string;
+  dispose(): void;
+}
+
+/**
+ * Open a model folder (runs/<name>, models/demo-run, or a checkpoint folder inside one). With
+ * `randomInitSeed`, the trained weights are swapped for a fresh initialisation of the same sizes:
+ * an untrained model, i.e. measured chance level with the same data path.
+ */
+export async function openModelSource(dir: string, opts: { randomInitSeed?: number } = {}): Promise<ModelSource> {
+  const loaded = await loadModelFolder(dir);
+  let params = loaded.params;
+  if (opts.randomInitSeed !== undefined) {
+    params = ParamStore.initialise(modelParamSpecs(loaded.config, { debias: loaded.params.has('Wv.weight') }), opts.randomInitSeed);
+    loaded.params.dispose();
+  }
+  return {
+    model: new TfjsRetrievalModel(params, loaded.config, loaded.dictionary),
+    vocab: loaded.vocab,
+    about: {
+      dir: loaded.dir,
+      format: 'tfjs-checkpoint',
+      checkpoint: loaded.checkpointDir,
+      stage: loaded.meta.stage,
+      epoch: loaded.meta.epoch,
+      randomInit: opts.randomInitSeed !== undefined,
+    },
+    backboneHash: loaded.meta.backboneHash,
+    dispose() {
+      params.dispose();
+      loaded.dictionary?.dispose();
+    },
+  };
+}
