@@ -3,6 +3,7 @@ import { dictionaryCommand } from './commands/dictionary.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { exportBackboneCommand } from './commands/export-backbone.js';
 import { exportCommand } from './commands/export.js';
+import { importCheckpointCommand } from './commands/import-checkpoint.js';
 import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
@@ -20,4 +21,5 @@ export const commands: Command[] = [
   exportBackboneCommand,
   exportCommand,
   verifyExportCommand,
+  importCheckpointCommand,
 ];
