@@ -4,6 +4,9 @@ import { evaluateCommand } from './commands/evaluate.js';
 import { exportBackboneCommand } from './commands/export-backbone.js';
 import { exportCommand } from './commands/export.js';
 import { importCheckpointCommand } from './commands/import-checkpoint.js';
+import { indexCommand } from './commands/index.js';
+import { serveCommand } from './commands/serve.js';
+import { setupCommand } from './commands/setup.js';
 import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
@@ -22,4 +25,7 @@ export const commands: Command[] = [
   exportCommand,
   verifyExportCommand,
   importCheckpointCommand,
+  indexCommand,
+  serveCommand,
+  setupCommand,
 ];

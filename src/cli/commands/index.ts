@@ -1,0 +1,78 @@
+import { isSplit, SPLITS } from '../../data/recipe.js';
+import { MAX_EF } from '../../index/recipe-index.js';
+import type { Device } from '../../runtime/session-factory.js';
+import { buildDatasetIndex, DEFAULT_EF_SEARCH } from '../../server/dataset-index.js';
+import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+
+export const DEVICES: readonly Device[] = ['auto', 'cuda', 'cpu'];
+
+/** --device, shared by index and serve. */
+export function deviceFlag(value: string | undefined): Device {
+  const device = value ?? 'auto';
+  if (!(DEVICES as readonly string[]).includes(device)) throw new FlagError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
+  return device as Device;
+}
+
+export const indexCommand: Command = {
+  name: 'index',
+  summary: 'embed a split\'s recipes with an exported model and build the HNSW search index',
+  help: `Usage: recipe-retrieval index <dataset-root> --model models/<id> --out index-data/<index-id> [options]
+
+Embeds every recipe of the split with the model's ONNX recipe encoder (batched; progress on
+stderr; an interrupted run resumes where it stopped), builds an HNSW index (cosine similarity on
+L2-normalised vectors) and writes, manifest.json last: hnsw.bin, embeddings.f32, recipes.json
+(id, title, ingredients, instructions, image names of every recipe; the photos live in the
+dataset's <split> image tree) and manifest.json (model id + manifest sha256, dataset root, split).
+
+  --model DIR        exported model folder (recipe-retrieval export) (required)
+  --out DIR          index folder to write (required)
+  --split S          ${SPLITS.join(', ')} (default test)
+  --with-noimages    also index the split's text-only recipes (<split>_noimages.pkl)
+  --device D         ${DEVICES.join(' | ')} (default auto: CUDA when onnxruntime can start it, else CPU)
+  --batch-size N     recipes per committed chunk (default 64)
+  --ef-search N      default search breadth stored in the index (default ${DEFAULT_EF_SEARCH})
+  --m N              HNSW links per node (default 16)
+  --ef-construction N  HNSW build breadth (default 200)`,
+  options: {
+    model: { type: 'string' },
+    out: { type: 'string' },
+    split: { type: 'string' },
+    'with-noimages': { type: 'boolean' },
+    device: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'ef-search': { type: 'string' },
+    m: { type: 'string' },
+    'ef-construction': { type: 'string' },
+  },
+  positionals: { min: 1, max: 1 },
+  async run(args, ctx) {
+    const modelDir = stringFlag(args, 'model');
+    if (!modelDir) throw new FlagError('--model is required (an exported model folder, e.g. models/<id>)');
+    const outDir = stringFlag(args, 'out');
+    if (!outDir) throw new FlagError('--out is required (e.g. --out index-data/<index-id>)');
+    const split = stringFlag(args, 'split') ?? 'test';
+    if (!isSplit(split)) throw new FlagError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
+    const summary = await buildDatasetIndex({
+      datasetRoot: args.positionals[0],
+      split,
+      withNoImages: args.values['with-noimages'] === true,
+      modelDir,
+      outDir,
+      device: deviceFlag(stringFlag(args, 'device')),
+      batchSize: intFlag(args, 'batch-size', 64, 1, 4096),
+      hnsw: {
+        efSearch: intFlag(args, 'ef-search', DEFAULT_EF_SEARCH, 1, MAX_EF),
+        M: intFlag(args, 'm', 16, 2, 256),
+        efConstruction: intFlag(args, 'ef-construction', 200, 1, 10_000),
+      },
+      log: ctx.log,
+    });
+    const { manifest } = summary;
+    const text = [
+      `indexed ${summary.count} recipes (${summary.paired} with photos, ${summary.textOnly} text-only) into ${summary.outDir}`,
+      `model ${manifest.model.id}, width ${summary.dim}, provider ${summary.provider}${summary.resumedFrom ? `, resumed at row ${summary.resumedFrom}` : ''}`,
+      `embedding ${summary.embedSeconds.toFixed(1)} s, HNSW build ${summary.buildSeconds.toFixed(1)} s (M ${manifest.hnsw.M}, efConstruction ${manifest.hnsw.efConstruction}, efSearch ${manifest.hnsw.efSearch})`,
+    ].join('\n');
+    return { data: { ...summary, manifest }, text };
+  },
+};

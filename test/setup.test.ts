@@ -1,0 +1,249 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { RecipeDataset } from '../src/data/dataset.js';
+import { writePickleFile } from '../src/data/pickle.js';
+import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { runSetup, type SetupSummary } from '../src/setup/run-setup.js';
+import { loadCheckpoint, readCheckpointManifest, saveCheckpoint } from '../src/train/checkpoint.js';
+import { fromRoot } from '../src/util/paths.js';
+import { runCli } from './helpers/cli.js';
+
+/**
+ * `recipe-retrieval setup` for real on the committed demo (export with the ResNet-50 conversion,
+ * index of all 407 recipes) into a temp folder, then what a second run, damage and changed sources
+ * make it do, and the container entrypoint serving the result over HTTP.
+ */
+
+const DEMO = fromRoot('index-data', 'demo');
+let dir: string;
+let modelOut: string;
+let indexOut: string;
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rr-setup-'));
+  modelOut = path.join(dir, 'model');
+  indexOut = path.join(dir, 'index');
+});
+after(() => fs.rm(dir, { recursive: true, force: true }));
+
+function setupCli(extra: string[] = []): { summary: SetupSummary; stderr: string } {
+  const res = runCli(['setup', '--model-out', modelOut, '--index-out', indexOut, '--json', ...extra]);
+  assert.equal(res.status, 0, res.stderr);
+  return { summary: JSON.parse(res.stdout) as SetupSummary, stderr: res.stderr };
+}
+
+/** Every file below `root`: relative path -> sha256 and mtime. */
+async function snapshot(root: string): Promise<Map<string, { sha256: string; mtimeMs: number }>> {
+  const out = new Map<string, { sha256: string; mtimeMs: number }>();
+  for (const entry of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    const bytes = await fs.readFile(file);
+    out.set(path.relative(root, file), { sha256: createHash('sha256').update(bytes).digest('hex'), mtimeMs: (await fs.stat(file)).mtimeMs });
+  }
+  return out;
+}
+
+async function snapshotBoth(): Promise<Map<string, { sha256: string; mtimeMs: number }>> {
+  const both = new Map<string, { sha256: string; mtimeMs: number }>();
+  for (const [prefix, root] of [['model', modelOut], ['index', indexOut]]) {
+    for (const [name, entry] of await snapshot(root)) both.set(`${prefix}/${name}`, entry);
+  }
+  return both;
+}
+
+test('setup from scratch exports the demo model and indexes all 407 demo recipes with their photos', async () => {
+  const { summary, stderr } = setupCli();
+  assert.equal(summary.model.action, 'built');
+  assert.equal(summary.model.modelId, 'demo');
+  assert.equal(summary.index.action, 'built');
+  assert.deepEqual([summary.index.count, summary.index.paired, summary.index.textOnly, summary.index.photos], [407, 138, 269, 160]);
+  assert.match(stderr, /setup \[ +\d+\.\d s\] model: missing/);
+  assert.match(stderr, /export: wrote image_encoder\.onnx/);
+  assert.match(stderr, /index: missing/);
+
+  const model = JSON.parse(await fs.readFile(path.join(modelOut, 'manifest.json'), 'utf8')) as { files: Record<string, unknown>; source: { run: string } };
+  assert.deepEqual(Object.keys(model.files).sort(), ['image_encoder.onnx', 'image_head.onnx', 'labels.json', 'recipe_encoder.onnx', 'vocab.pkl']);
+  assert.equal(model.source.run, 'models/demo-run');
+  const index = JSON.parse(await fs.readFile(path.join(indexOut, 'manifest.json'), 'utf8')) as { count: number; dataset: { root: string; split: string } };
+  assert.equal(index.count, 407);
+  assert.deepEqual(index.dataset, { root: indexOut, split: 'all' });
+  const recipes = JSON.parse(await fs.readFile(path.join(indexOut, 'recipes.json'), 'utf8')) as { id: string }[];
+  const dataset = await RecipeDataset.open(DEMO);
+  const expected = [];
+  for (const split of ['train', 'val', 'test'] as const) expected.push(...(await dataset.readPaired(split)), ...(await dataset.readTextOnly(split)));
+  assert.deepEqual(recipes.map((r) => r.id), expected.map((r) => r.id));
+});
+
+test('a second setup verifies everything by sha256 and writes nothing', async () => {
+  const before = await snapshotBoth();
+  const res = runCli(['setup', '--model-out', modelOut, '--index-out', indexOut]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stdout, /^nothing to do: .* verified by sha256 in \d+\.\d s$/m);
+  assert.match(res.stderr, /model .*: verified/);
+  assert.match(res.stderr, /index .*: verified/);
+  assert.deepEqual(await snapshotBoth(), before);
+});
+
+test('a flipped byte in recipe_encoder.onnx: only that file is rebuilt, the manifests and the index stay', async () => {
+  const before = await snapshotBoth();
+  const file = path.join(modelOut, 'recipe_encoder.onnx');
+  const bytes = await fs.readFile(file);
+  bytes[bytes.length >> 1] ^= 0xff;
+  await fs.writeFile(file, bytes);
+
+  const { summary, stderr } = setupCli();
+  assert.equal(summary.model.action, 'repaired');
+  assert.deepEqual(summary.model.files, ['recipe_encoder.onnx']);
+  assert.match(summary.model.reasons[0], /recipe_encoder\.onnx: sha256 .* differs from the manifest/);
+  assert.equal(summary.index.action, 'verified');
+  assert.match(stderr, /rebuilding recipe_encoder\.onnx only/);
+
+  const after = await snapshotBoth();
+  assert.equal(after.get('model/recipe_encoder.onnx')!.sha256, before.get('model/recipe_encoder.onnx')!.sha256, 'the same bytes as the original export');
+  for (const [name, entry] of before) {
+    if (name !== 'model/recipe_encoder.onnx') assert.deepEqual(after.get(name), entry, `${name} untouched`);
+  }
+  assert.equal(after.size, before.size, 'no staging files left behind');
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['index', 'model']);
+});
+
+test('a deleted gallery photo is copied again; the index files are not rebuilt', async () => {
+  const photo = (await fs.readdir(path.join(indexOut, 'images', 'all'), { recursive: true })).find((p) => p.endsWith('.jpg'))!;
+  const indexFiles = await snapshot(indexOut);
+  await fs.rm(path.join(indexOut, 'images', 'all', photo));
+  const { summary } = setupCli();
+  assert.equal(summary.model.action, 'verified');
+  assert.equal(summary.index.action, 'repaired');
+  assert.equal(summary.index.copiedPhotos, 1);
+  const after = await snapshot(indexOut);
+  for (const name of ['manifest.json', 'hnsw.bin', 'embeddings.f32', 'recipes.json']) assert.deepEqual(after.get(name), indexFiles.get(name));
+  assert.equal(after.get(path.join('images', 'all', photo))!.sha256, indexFiles.get(path.join('images', 'all', photo))!.sha256);
+});
+
+test('the container entrypoint verifies, then serves the demo: /readyz, search by photo, photos of every split', async () => {
+  const child = spawn('sh', [fromRoot('docker', 'entrypoint.sh')], {
+    cwd: os.tmpdir(),
+    env: { ...process.env, MODEL_DIR: modelOut, INDEX_DIR: indexOut, PORT: '0', HOST: '127.0.0.1', DEVICE: 'cpu', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let buffered = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        for (const line of buffered.split('\n').slice(0, -1)) {
+          // The server's JSON log lines (setup's summary goes to stderr; serve's own exit line is text).
+          if (!line.startsWith('{')) continue;
+          const entry = JSON.parse(line) as { msg: string; url?: string };
+          if (entry.msg === 'ready: model and index loaded') resolve(entry.url!);
+        }
+        buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+      });
+      void exited.then((code) => reject(new Error(`entrypoint exited with ${code} before the server was ready: ${stderr}`)));
+    });
+    assert.match(stderr, /nothing to do/);
+    assert.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
+    const info = (await (await fetch(`${url}/v1/info`)).json()) as { index: { count: number; photos: number; dataset: { split: string } } };
+    assert.deepEqual([info.index.count, info.index.photos, info.index.dataset.split], [407, 160, 'all']);
+
+    const dataset = await RecipeDataset.open(DEMO);
+    const search = async (split: 'train' | 'test', recipeId: string) => {
+      const recipe = (await dataset.readPaired(split)).find((r) => r.id === recipeId)!;
+      const res = await fetch(`${url}/v1/search?k=10`, { method: 'POST', body: await fs.readFile(dataset.firstImagePath(split, recipe)), headers: { 'content-type': 'image/jpeg' } });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { recipes: { id: string; score: number; images: string[] }[] };
+      assert.equal(body.recipes.length, 10);
+      body.recipes.slice(1).forEach((r, i) => assert.ok(r.score <= body.recipes[i].score, 'ranked by score'));
+      return body.recipes;
+    };
+    // Measured: the demo model ranks every one of its 89 training photos' recipes first among all 407.
+    const train = (await dataset.readPaired('train'))[0];
+    assert.equal((await search('train', train.id))[0].id, train.id);
+    // An unseen test photo (7e20068997.jpg): its recipe ranks 2nd of 407 (measured); most test photos rank far lower.
+    const ranked = await search('test', '4a36001f6a');
+    const rank = ranked.findIndex((r) => r.id === '4a36001f6a') + 1;
+    assert.ok(rank >= 1 && rank <= 5, `test recipe ranked ${rank}`);
+
+    // A training recipe's photo is served although the gallery mixes splits.
+    const photo = await fetch(`${url}/v1/images/${train.images[0]}`);
+    assert.equal(photo.status, 200);
+    assert.equal(photo.headers.get('content-type'), 'image/jpeg');
+    assert.deepEqual(Buffer.from(await photo.arrayBuffer()), await fs.readFile(dataset.firstImagePath('train', train)));
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, `graceful stop as PID of the entrypoint (exec); log: ${stdout.slice(-3000)}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('setup refuses to overwrite an index it did not make', async () => {
+  const foreign = path.join(dir, 'foreign-index');
+  await buildDatasetIndex({ datasetRoot: DEMO, split: 'test', modelDir: modelOut, outDir: foreign, device: 'cpu', workers: 1 });
+  const manifest = await fs.readFile(path.join(foreign, 'manifest.json'));
+  await assert.rejects(runSetup({ modelOut, indexOut: foreign }), /holds an index of split "test" that setup did not make; refusing to overwrite it/);
+  assert.deepEqual(await fs.readFile(path.join(foreign, 'manifest.json')), manifest);
+  await fs.rm(foreign, { recursive: true });
+});
+
+test('a changed demo dataset makes the index stale: it is rebuilt, the model is kept', async () => {
+  // A copy of the dataset with one text-only recipe retitled (the photos are shared through a link).
+  const data = path.join(dir, 'dataset');
+  await fs.mkdir(data);
+  for (const name of await fs.readdir(DEMO)) if (name.endsWith('.pkl')) await fs.copyFile(path.join(DEMO, name), path.join(data, name));
+  await fs.symlink(path.join(DEMO, 'images'), path.join(data, 'images'));
+  const textOnly = await (await RecipeDataset.open(data)).readTextOnly('test');
+  textOnly[0].title = 'retitled for the staleness test';
+  await writePickleFile(path.join(data, 'test_noimages.pkl'), new Map(textOnly.map((r) => [r.id, new Map<string, unknown>([
+    ['title', r.title], ['ingredients', r.ingredients], ['instructions', r.instructions], ['images', r.images],
+  ])])));
+
+  const summary = await runSetup({ modelOut, indexOut, datasetRoot: data });
+  assert.equal(summary.model.action, 'verified');
+  assert.equal(summary.index.action, 'built');
+  assert.match(summary.index.reasons.join(), /the demo dataset changed \(test_noimages\.pkl\)/);
+  const recipes = JSON.parse(await fs.readFile(path.join(indexOut, 'recipes.json'), 'utf8')) as { id: string; title: string }[];
+  assert.equal(recipes.find((r) => r.id === textOnly[0].id)!.title, 'retitled for the staleness test');
+  assert.equal(recipes.length, 407);
+});
+
+test('a changed demo run makes the export stale: the model is exported again, then the index rebuilt on it', async () => {
+  // A copy of the demo run (setup's own outputs come from models/demo-run; a copy is another source).
+  const run = path.join(dir, 'demo-run');
+  await fs.cp(fromRoot('models', 'demo-run'), run, { recursive: true });
+  const outs = { runDir: run, modelOut: path.join(dir, 'model2'), indexOut: path.join(dir, 'index2') };
+  await assert.rejects(runSetup({ ...outs, modelOut }), /exported from models\/demo-run, not from the demo run .*refusing to overwrite it/);
+  const first = await runSetup(outs);
+  assert.deepEqual([first.model.action, first.index.action], ['built', 'built']);
+
+  // "Retrained": one weight of the run's best checkpoint moves (saved as training saves it).
+  const best = path.join(run, 'best');
+  const { manifest, groups } = await loadCheckpoint(best);
+  const params = groups.get('params')!;
+  const [name, tensor] = [...params][0];
+  params.set(name, tf.add(tensor, 0.01));
+  await saveCheckpoint(best, { params }, manifest.meta);
+  for (const t of params.values()) t.dispose();
+  tensor.dispose();
+
+  const second = await runSetup(outs);
+  assert.equal(second.model.action, 'built');
+  assert.match(second.model.reasons.join(), /the demo run's weights changed \(checkpoint [0-9a-f]{12}\.\.\. -> [0-9a-f]{12}\.\.\.\)/);
+  assert.equal(second.index.action, 'built');
+  assert.match(second.index.reasons.join(), /the model was exported again/);
+  const exported = JSON.parse(await fs.readFile(path.join(outs.modelOut, 'manifest.json'), 'utf8')) as { source: { checkpointSha256: string } };
+  assert.equal(exported.source.checkpointSha256, (await readCheckpointManifest(best)).weights.sha256);
+});
