@@ -45,6 +45,7 @@ ENV NODE_ENV=production \
     DEVICE=cpu \
     MODEL_DIR=models/demo \
     INDEX_DIR=index-data/demo-index \
+    DATA_DIR=index-data \
     DEMO_SETUP=1 \
     LOG_LEVEL=info
 WORKDIR /app
@@ -104,6 +105,7 @@ ENV NODE_ENV=production \
     DEVICE=auto \
     MODEL_DIR=models/demo \
     INDEX_DIR=index-data/demo-index \
+    DATA_DIR=index-data \
     DEMO_SETUP=1 \
     LOG_LEVEL=info
 RUN groupadd --gid 10001 app && useradd --uid 10001 --gid app --create-home app

@@ -31,27 +31,9 @@ import { saveCheckpoint } from '../src/train/checkpoint.js';
 import { selectBackend } from '../src/tf/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
+import { medianMs, round } from './bench-timing.js';
 
 const BATCHES = [1, 16];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
-
-/** Median ms of `runs` timed calls after one untimed warm-up call. */
-async function time(runs: number, fn: () => Promise<void>): Promise<number> {
-  await fn();
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
-}
 
 /** A cpu-preset run (demo vocabulary and labels, random weights, a dictionary) in `dir`. */
 async function randomCpuRun(dir: string): Promise<void> {
@@ -100,11 +82,11 @@ async function main(): Promise<void> {
   for (const n of BATCHES) {
     const crops = imageBatch(demo.crops, n, 1);
     let onnxOut: Float32Array = new Float32Array();
-    const onnxImageMs = await time(runs, async () => {
+    const onnxImageMs = await medianMs(runs, async () => {
       onnxOut = (await runImageEncoder(imageSession, crops)).debiased;
     });
     let tfOut: Float32Array = new Float32Array();
-    const tfjsImageMs = await time(runs, async () => {
+    const tfjsImageMs = await medianMs(runs, async () => {
       const x = tf.tensor4d(toCaffeNhwcBatch(crops), [n, 224, 224, 3]);
       const maps = backbone.featureMaps(x);
       tfOut = reference.imageHead((await maps.data()) as Float32Array, n).debiased;
@@ -112,11 +94,11 @@ async function main(): Promise<void> {
     });
     const recipes = batchRecipes(fillTo(demo.recipes, randomRecipes(n, vocab.size, 2), n));
     let onnxRecipe: Float32Array = new Float32Array();
-    const onnxRecipeMs = await time(runs * 3, async () => {
+    const onnxRecipeMs = await medianMs(runs * 3, async () => {
       onnxRecipe = await runRecipeEncoder(recipeSession, recipes);
     });
     let tfRecipe: Float32Array = new Float32Array();
-    const tfjsRecipeMs = await time(runs * 3, async () => {
+    const tfjsRecipeMs = await medianMs(runs * 3, async () => {
       tfRecipe = reference.recipes(recipes);
     });
     for (const [encoder, onnxMs, tfjsMs, a, b] of [

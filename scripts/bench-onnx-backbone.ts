@@ -14,6 +14,7 @@ import { BACKBONE_INPUT, BACKBONE_OUTPUT, buildResNet50Model, loadKerasResNet50 
 import { selectBackend } from '../src/tf/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
+import { medianMs, round } from './bench-timing.js';
 
 const PHOTOS = [
   fromRoot('test', 'fixtures', 'images', 'coffee.png'),
@@ -22,25 +23,6 @@ const PHOTOS = [
   fromRoot('index-data', 'demo', 'images', 'test', '3', 'c', 'e', '9', '3ce948e9df.jpg'),
 ];
 const BATCHES = [1, 8];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-/** Median ms of `runs` timed calls after one untimed warm-up call. */
-async function time(runs: number, fn: () => Promise<void>): Promise<number> {
-  await fn();
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
@@ -63,13 +45,13 @@ async function main(): Promise<void> {
     images.forEach((im, i) => uint8.set(im.data, i * im.data.length));
     const feeds = { [BACKBONE_INPUT]: new ort.Tensor('uint8', uint8, [n, 224, 224, 3]) };
     let onnxMaps: Float32Array = new Float32Array();
-    const onnxMs = await time(runs, async () => {
+    const onnxMs = await medianMs(runs, async () => {
       onnxMaps = (await session.run(feeds))[BACKBONE_OUTPUT].data as Float32Array;
     });
     // TF.js gets the caffe-normalised float input built in JS (its preprocessing is outside the model),
     // timed with the forward pass so both sides start from the same uint8 crops.
     let tfMaps: Float32Array = new Float32Array();
-    const tfjsMs = await time(runs, async () => {
+    const tfjsMs = await medianMs(runs, async () => {
       const x = tf.tensor4d(toCaffeNhwcBatch(images), [n, 224, 224, 3]);
       const y = reference.featureMaps(x);
       tfMaps = (await y.data()) as Float32Array;

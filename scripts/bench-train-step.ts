@@ -9,7 +9,7 @@ import { presetConfig } from '../src/model/config.js';
 import { modelParamSpecs } from '../src/model/param-spec.js';
 import { ParamStore } from '../src/model/param-store.js';
 import { forward, type ModelBatch } from '../src/model/forward.js';
-import { SeededRandom } from '../src/model/seeded-random.js';
+import { LabelledRandom } from '../src/util/labelled-random.js';
 import { trainingLoss } from '../src/train/losses.js';
 import { AdamW } from '../src/train/adamw.js';
 import { registerWasmKernels } from '../src/tf/wasm-kernels.js';
@@ -21,7 +21,7 @@ const vocabSize = 16303;
 registerWasmKernels();
 await tf.setBackend('wasm');
 const config = presetConfig(preset, { vocabSize, labels });
-const rng = new SeededRandom(1);
+const rng = new LabelledRandom(1);
 
 /** Rows of `width` slots with `len()` real ids each; lines beyond `lines()` per recipe stay empty. */
 function tokens(shape: number[], len: () => number, lines: () => number): tf.Tensor {

@@ -235,7 +235,8 @@ test('npm start prepares and serves the same demo folders as the images; git ign
   const pkg = JSON.parse(readFileSync(fromRoot('package.json'), 'utf8')) as { scripts: Record<string, string> };
   const [setup, serve] = pkg.scripts.start.split(' && ');
   assert.equal(setup, 'node bin/recipe-retrieval.js setup');
-  assert.equal(serve, `node bin/recipe-retrieval.js serve --model ${rel(DEFAULT_MODEL_OUT)} --index ${rel(DEFAULT_INDEX_OUT)}`);
+  assert.equal(serve, `node bin/recipe-retrieval.js serve --model ${rel(DEFAULT_MODEL_OUT)} --index ${rel(DEFAULT_INDEX_OUT)} --data-dir ${envOf('serve-cpu').get('DATA_DIR')}`);
+  assert.equal(envOf('serve-cpu').get('DATA_DIR'), 'index-data', 'evaluations may name the demo dataset');
   assert.equal(envOf('serve-cpu').get('MODEL_DIR'), rel(DEFAULT_MODEL_OUT));
   assert.equal(envOf('serve-cpu').get('INDEX_DIR'), rel(DEFAULT_INDEX_OUT));
   const gitignore = readFileSync(fromRoot('.gitignore'), 'utf8').split('\n');

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { tripletLoss, recipeSelfSupervisedLoss, asymmetricLoss, trainingLoss } from '../src/train/losses.js';
 import { COMPONENTS, PROJECTION_PAIRS, projectionKey, type ComponentName, type ProjectionKey } from '../src/model/components.js';
-import { SeededRandom } from '../src/model/seeded-random.js';
+import { LabelledRandom } from '../src/util/labelled-random.js';
 import type { ModelOutputs } from '../src/model/forward.js';
 
 await tf.setBackend('cpu');
 
-const rng = new SeededRandom(42);
+const rng = new LabelledRandom(42);
 const matrix = (rows: number, cols: number, scale = 1): number[][] =>
   Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal() * scale));
 

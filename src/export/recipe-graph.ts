@@ -1,7 +1,7 @@
 import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { addLearnedPositions, embedding, linear, tanh } from '../onnx/nn-blocks.js';
-import { DataType } from '../onnx/proto.js';
+import { DataType, onnx, type OnnxTypes } from '../onnx/proto.js';
 import { COMPONENTS, LINE_COMPONENTS, type ComponentName, type LineComponentName } from '../model/components.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ExportParams } from './export-params.js';
@@ -102,13 +102,21 @@ export function emitRecipeEncoder(
   return tanh(b, linear(b, joined, params.linear('merger_recipe'), 'merger_recipe'), 'recipe_embedding');
 }
 
-/** recipe_encoder.onnx as bytes. */
-export function buildRecipeEncoderModel(params: ExportParams, config: ModelConfig, metadata: Record<string, string> = {}): Uint8Array {
+/**
+ * recipe_encoder.onnx as a ModelProto: the export serializes it, the seed import
+ * (src/import/seed-graphs.ts) streams it to disk.
+ */
+export function recipeEncoderModelProto(params: ExportParams, config: ModelConfig, metadata: Record<string, string> = {}): OnnxTypes.ModelProto {
   const b = new GraphBuilder('recipe_encoder');
   const io = recipeEncoderInterface(config);
   b.reserve(...io.outputs.map((o) => o.name));
   const [title, ingredients, instructions] = io.inputs.map((i) => b.input(i.name, i.dtype, i.shape));
   const out = emitRecipeEncoder(b, params, config, { title, ingredients, instructions });
   b.output(out, EMBEDDING_OUTPUT, 'float32', io.outputs[0].shape);
-  return b.serialize({ docString: 'HT hierarchical recipe encoder: word ids (0 = padding) -> e_R', metadata });
+  return b.toModel({ docString: 'HT hierarchical recipe encoder: word ids (0 = padding) -> e_R', metadata });
+}
+
+/** recipe_encoder.onnx as bytes. */
+export function buildRecipeEncoderModel(params: ExportParams, config: ModelConfig, metadata: Record<string, string> = {}): Uint8Array {
+  return onnx.ModelProto.encode(recipeEncoderModelProto(params, config, metadata)).finish();
 }

@@ -5,6 +5,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { validateModelConfig, type ModelConfig } from '../model/config.js';
 import { loadCheckpoint, hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
 import { DataFileError, UserError } from '../util/errors.js';
+import { readTextIfPresent } from '../util/read-if-present.js';
 
 /**
  * A trained model as a training run folder holds it (src/train/run-files.ts):
@@ -50,12 +51,8 @@ interface CheckpointMetaLike {
 }
 
 async function readJsonIfPresent(file: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');

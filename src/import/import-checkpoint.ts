@@ -5,6 +5,7 @@ import { loadVocabulary } from '../data/text/vocabulary.js';
 import { ExportParams, isTrainingOnlyParam } from '../export/export-params.js';
 import { IMAGE_ENCODER_FILE, LABELS_FILE, MANIFEST_FILE, RECIPE_ENCODER_FILE, VOCAB_FILE } from '../export/io-spec.js';
 import { fileRecord, type FileRecord } from '../export/manifest.js';
+import { recipeEncoderModelProto } from '../export/recipe-graph.js';
 import { sinePositionValues } from '../model/sine-position.js';
 import type { ModelConfig } from '../model/config.js';
 import type { Tensor32 } from '../onnx/weights.js';
@@ -16,7 +17,7 @@ import { buildImportManifest } from './import-manifest.js';
 import { CheckpointTensors, findStateDict } from './checkpoint-tensors.js';
 import { sha256OfFile } from './file-sha256.js';
 import { modelPieces, writePieces } from './onnx-stream.js';
-import { seedImageEncoderModel, seedRecipeEncoderModel } from './seed-graphs.js';
+import { seedImageEncoderModel } from './seed-graphs.js';
 import { planSeedImport, POSITION_BUFFER, SEED_DEFAULT_HEADS, type SeedImportPlan } from './seed-state-dict.js';
 import { TorchCheckpoint } from './torch-checkpoint.js';
 
@@ -161,7 +162,7 @@ export async function importSeedCheckpoint(opts: ImportOptions): Promise<ImportS
         log(`built ${name} (${(bytes / 1e6).toFixed(2)} MB)`);
       };
       // One graph at a time: its weights become garbage once it is on disk.
-      stage(RECIPE_ENCODER_FILE, seedRecipeEncoderModel(params, config, metadata));
+      stage(RECIPE_ENCODER_FILE, recipeEncoderModelProto(params, config, metadata));
       stage(IMAGE_ENCODER_FILE, seedImageEncoderModel(params, config, plan.stemWidth, { projectedDictionary, metadata }));
       const untranslated = params.unused();
       if (untranslated.length) throw new UserError(`cannot import ${opts.checkpoint}: no graph uses parameter(s) ${untranslated.join(', ')}`);

@@ -1,9 +1,6 @@
-import { emitImageHead, type ImageGraphOptions, type ImageHeadValues } from '../export/image-graph.js';
+import { declareImageOutputs, emitImageHead, type ImageGraphOptions } from '../export/image-graph.js';
 import type { ExportParams } from '../export/export-params.js';
-import {
-  DEBIASED_OUTPUT, EMBEDDING_OUTPUT, imageEncoderInterface, LOGITS_OUTPUT, recipeEncoderInterface, type GraphInterface,
-} from '../export/io-spec.js';
-import { emitRecipeEncoder } from '../export/recipe-graph.js';
+import { imageEncoderInterface } from '../export/io-spec.js';
 import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { OnnxTypes } from '../onnx/proto.js';
@@ -15,19 +12,9 @@ import { emitImageNetPreprocess, emitTorchvisionResNet50 } from './torchvision-r
  * The two graphs of an imported seed model, with the export's interface (src/export/io-spec.ts):
  * the head, classifier, debiasing and recipe encoder are the exporter's own emitters; only the
  * trunk differs (torchvision ResNet-50 with ImageNet normalisation instead of the Keras one).
- * They return ModelProtos, not bytes, so the caller can stream them to disk (onnx-stream.ts).
+ * Only the image encoder is built here; recipe_encoder.onnx is the exporter's recipeEncoderModelProto.
+ * Both are ModelProtos, not bytes, so the caller can stream them to disk (onnx-stream.ts).
  */
-
-/** Graph outputs under the interface's names; without debiasing an Identity keeps the two outputs distinct. */
-function declareImageOutputs(b: GraphBuilder, io: GraphInterface, values: ImageHeadValues): void {
-  const byName: Record<string, string> = { [EMBEDDING_OUTPUT]: values.embedding, [LOGITS_OUTPUT]: values.logits, [DEBIASED_OUTPUT]: values.debiased };
-  for (const o of io.outputs) {
-    const value = o.name === DEBIASED_OUTPUT && values.debiased === values.embedding
-      ? b.op('Identity', [values.embedding], {}, 'debias_inactive')
-      : byName[o.name];
-    b.output(value, o.name, o.dtype, o.shape);
-  }
-}
 
 /** image_encoder.onnx: uint8 RGB crop -> torchvision trunk -> the model's head. */
 export function seedImageEncoderModel(
@@ -45,15 +32,4 @@ export function seedImageEncoderModel(
     docString: 'image encoder: torchvision ResNet-50 (ImageNet normalisation in-graph) + image head, imported from the seed checkpoint',
     metadata: opts.metadata,
   });
-}
-
-/** recipe_encoder.onnx, as the exporter builds it. */
-export function seedRecipeEncoderModel(params: ExportParams, config: ModelConfig, metadata: Record<string, string> = {}): OnnxTypes.IModelProto {
-  const b = new GraphBuilder('recipe_encoder');
-  const io = recipeEncoderInterface(config);
-  b.reserve(...io.outputs.map((o) => o.name));
-  const [title, ingredients, instructions] = io.inputs.map((i) => b.input(i.name, i.dtype, i.shape));
-  const out = emitRecipeEncoder(b, params, config, { title, ingredients, instructions });
-  b.output(out, EMBEDDING_OUTPUT, 'float32', io.outputs[0].shape);
-  return b.toModel({ docString: 'HT hierarchical recipe encoder: word ids (0 = padding) -> e_R', metadata });
 }

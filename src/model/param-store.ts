@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../util/errors.js';
 import { elementCount, type ParamInit, type ParamSpec } from './param-spec.js';
-import { SeededRandom } from './seeded-random.js';
+import { LabelledRandom } from '../util/labelled-random.js';
 
 /** What forward passes need from a parameter set: a tensor by its state-dict name. */
 export interface ParamReader {
@@ -23,7 +23,7 @@ function initialValues(spec: ParamSpec, seed: number): Float32Array {
     return values;
   }
   // Per-name streams: adding or reordering parameters leaves the others' starting values unchanged.
-  const rng = SeededRandom.forLabel(seed, spec.name);
+  const rng = LabelledRandom.forLabel(seed, spec.name);
   if (init.kind === 'uniform') {
     for (let i = 0; i < values.length; i++) values[i] = (2 * rng.uniform() - 1) * init.bound;
   } else {

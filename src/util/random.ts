@@ -1,6 +1,9 @@
 /**
  * A small seeded pseudo-random generator (mulberry32: 32-bit state, period 2^32), so that
  * augmentation and subset sampling are reproducible from one integer seed. Not for cryptography.
+ * Why two generators: this one's streams are baked into stored artifacts (augmented crops, subsets,
+ * feature cache views); model weight initialisation uses labelled-random.ts (xoshiro128**), whose
+ * streams fix initial weights. Neither can change its output, so neither replaces the other.
  */
 export class SeededRandom {
   private state: number;

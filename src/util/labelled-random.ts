@@ -1,8 +1,12 @@
 /**
- * A small deterministic generator (xoshiro128**, seeded through splitmix32) so that a model's
- * initial weights depend only on (seed, parameter name), not on Math.random or creation order.
+ * A small deterministic generator (xoshiro128**, seeded through splitmix32) with per-label streams
+ * (forLabel) and normals, so that a model's initial weights depend only on (seed, parameter name),
+ * not on Math.random or creation order.
+ * Why two generators: this one's streams fix every model's initial weights (checkpoints, pinned
+ * test values), util/random.ts's SeededRandom (mulberry32) fixes augmentation, subsets and feature
+ * cache views; neither can change its output, so neither replaces the other.
  */
-export class SeededRandom {
+export class LabelledRandom {
   private s0: number;
   private s1: number;
   private s2: number;
@@ -26,12 +30,12 @@ export class SeededRandom {
   }
 
   /** Seed derived from a base seed and a label (a parameter name), via FNV-1a. */
-  static forLabel(seed: number, label: string): SeededRandom {
+  static forLabel(seed: number, label: string): LabelledRandom {
     let h = 0x811c9dc5 ^ (seed >>> 0);
     for (let i = 0; i < label.length; i++) {
       h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
     }
-    return new SeededRandom(h);
+    return new LabelledRandom(h);
   }
 
   nextUint32(): number {
