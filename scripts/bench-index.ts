@@ -61,8 +61,8 @@ async function benchSize(size: number, efs: number[], queryCount: number, M: num
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-index-'));
   try {
     let t = performance.now();
-    const recipes = ids.map((id) => ({ id, title: id, ingredients: [], instructions: [], images: [] }));
-    const manifest = await saveRecipeIndex(dir, index, { model: { id: 'synthetic', manifestSha256: '0'.repeat(64) }, dataset: { root: 'synthetic', split: 'none' }, recipes });
+    const recipes = ids.map((id) => ({ id, title: id, ingredients: [], instructions: [], images: [], split: 'none' }));
+    const manifest = await saveRecipeIndex(dir, index, { model: { id: 'synthetic', manifestSha256: '0'.repeat(64) }, dataset: { root: 'synthetic', splits: ['none'] }, recipes });
     const saveSeconds = (performance.now() - t) / 1000;
     t = performance.now();
     const loaded = (await loadRecipeIndex(dir)).index;

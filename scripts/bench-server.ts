@@ -148,7 +148,7 @@ try {
   const modelDir = await benchModel(work);
   const manifest = await readExportManifest(modelDir);
   const indexDir = path.join(work, 'index');
-  await buildDatasetIndex({ datasetRoot: fromRoot('index-data', 'demo'), split: 'test', modelDir, outDir: indexDir, device: 'cpu' });
+  await buildDatasetIndex({ datasetRoot: fromRoot('index-data', 'demo'), splits: ['test'], modelDir, outDir: indexDir, device: 'cpu' });
   const dataset = await RecipeDataset.open(fromRoot('index-data', 'demo'));
   const files = (await dataset.readPaired('test')).map((r) => dataset.firstImagePath('test', r));
   const photos = await Promise.all(files.map((f) => fs.readFile(f)));

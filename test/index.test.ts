@@ -3,14 +3,13 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Recipe } from '../src/data/recipe.js';
 import { buildRecipeIndex } from '../src/index/build.js';
 import { sha256File } from '../src/index/file-hash.js';
 import { readHnswHeader } from '../src/index/hnsw-header.js';
 import { MANIFEST_FILE, type IndexManifest } from '../src/index/manifest.js';
 import type { RecipeIndex } from '../src/index/recipe-index.js';
 import { discardEmbeddingProgress, embedRecipesResumable, PARTIAL_FILE, PROGRESS_FILE } from '../src/index/resumable-embed.js';
-import { loadRecipeIndex, saveRecipeIndex } from '../src/index/store.js';
+import { loadRecipeIndex, saveRecipeIndex, type IndexedRecipe } from '../src/index/store.js';
 import { gaussians, lowRankVectors } from '../src/index/synthetic.js';
 import { DataFileError, UserError } from '../src/util/errors.js';
 import { SeededRandom } from '../src/util/random.js';
@@ -23,7 +22,7 @@ let tmp: string;
 let indexDir: string;
 let embeddings: Float32Array;
 let ids: string[];
-let recipes: Recipe[];
+let recipes: IndexedRecipe[];
 let built: RecipeIndex;
 
 const idOf = (row: number) => `r${row.toString(16).padStart(9, '0')}`;
@@ -33,9 +32,9 @@ before(async () => {
   indexDir = path.join(tmp, 'index');
   embeddings = lowRankVectors(COUNT, DIM, 8, 0.3, 1);
   ids = Array.from({ length: COUNT }, (_, r) => idOf(r));
-  recipes = ids.map((id, r) => ({ id, title: `dish ${r}`, ingredients: [`${r} g flour`], instructions: ['mix', 'bake'], images: [`${id}.jpg`] }));
+  recipes = ids.map((id, r) => ({ id, title: `dish ${r}`, ingredients: [`${r} g flour`], instructions: ['mix', 'bake'], images: [`${id}.jpg`], split: r % 3 === 0 ? 'train' : 'test' }));
   built = await buildRecipeIndex({ embeddings, dim: DIM, ids, M: 16, efConstruction: 200, efSearch: 100, seed: 3 });
-  await saveRecipeIndex(indexDir, built, { model: MODEL, dataset: { root: '/data/recipe1m', split: 'test' }, recipes });
+  await saveRecipeIndex(indexDir, built, { model: MODEL, dataset: { root: '/data/recipe1m', splits: ['train', 'test'] }, recipes });
 });
 
 after(async () => {
@@ -69,7 +68,8 @@ test('index: save writes four files with a manifest that records them; load roun
   assert.deepEqual(manifest.model, MODEL);
   assert.deepEqual([manifest.width, manifest.space, manifest.count], [DIM, 'cosine', COUNT]);
   assert.deepEqual(manifest.hnsw, { M: 16, efConstruction: 200, efSearch: 100, seed: 3 });
-  assert.deepEqual(manifest.dataset, { root: '/data/recipe1m', split: 'test' });
+  assert.deepEqual(manifest.dataset, { root: '/data/recipe1m', splits: ['train', 'test'] });
+  assert.equal(manifest.version, 2);
   assert.ok(Date.parse(manifest.builtAt) > 0 && manifest.buildMs >= 0);
   for (const name of ['hnsw.bin', 'embeddings.f32', 'recipes.json'] as const) {
     const file = path.join(indexDir, name);
@@ -169,7 +169,8 @@ test('index: build refuses bad input; an ip index keeps raw vectors and scores b
   await assert.rejects(buildRecipeIndex({ embeddings: new Float32Array(8).fill(1), dim: 4, ids: ['a', 'a'] }), /ids must be unique/);
   await assert.rejects(buildRecipeIndex({ embeddings: Float32Array.of(1, 0, 0, 0, 0, 0), dim: 3, ids: ['a', 'b'] }), /row 1 is all zeros/);
   await assert.rejects(buildRecipeIndex({ embeddings: new Float32Array(4).fill(1), dim: 4, ids: ['a'], M: 1 }), /M must be at least 2/);
-  await assert.rejects(saveRecipeIndex(path.join(tmp, 'bad'), built, { model: MODEL, dataset: { root: '', split: 'test' }, recipes: recipes.slice(1) }), /holds 500 rows but 499 recipes/);
+  await assert.rejects(saveRecipeIndex(path.join(tmp, 'bad'), built, { model: MODEL, dataset: { root: '', splits: ['test'] }, recipes: recipes.slice(1) }), /holds 500 rows but 499 recipes/);
+  await assert.rejects(saveRecipeIndex(path.join(tmp, 'bad'), built, { model: MODEL, dataset: { root: '', splits: ['test'] }, recipes }), /recipe r000000000 is of split "train", not one of the index's \[test\]/);
 
   const raw = Float32Array.of(1, 0, 3, 0, 0, 2);
   const ip = await buildRecipeIndex({ embeddings: raw, dim: 2, ids: ['a', 'b', 'c'], space: 'ip' });
@@ -210,6 +211,11 @@ test('index: load refuses another model or width, saying which, and checks every
   const m = JSON.parse(await fs.readFile(path.join(wrongFormat, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
   await fs.writeFile(path.join(wrongFormat, MANIFEST_FILE), JSON.stringify({ ...m, width: 0 }));
   await assert.rejects(loadRecipeIndex(wrongFormat), /manifest\.json: width must be a positive integer, got 0/);
+
+  // Format 1 held one split per index and no split per recipe: refused with what to do.
+  const version1 = await copyIndex('version-1');
+  await fs.writeFile(path.join(version1, MANIFEST_FILE), JSON.stringify({ ...m, version: 1, dataset: { root: '/data/recipe1m', split: 'test' } }));
+  await assert.rejects(loadRecipeIndex(version1), /manifest\.json: index format version 1 \(one split per index\) is not supported: this build reads version 2, .*rebuild the index with the index command/);
 });
 
 test('resumable embedding: an interrupted run resumes at its last commit and gives identical embeddings', async () => {

@@ -233,7 +233,7 @@ test('GET /v1/recipes/:id and /v1/images/:name serve only what the index lists; 
   const recipe = fx.recipes[5];
   const res = await get(`/v1/recipes/${recipe.id}`);
   assert.equal(res.status, 200);
-  assert.deepEqual(res.json, { id: recipe.id, title: recipe.title, ingredients: recipe.ingredients, instructions: recipe.instructions, images: recipe.images.map((name) => ({ name, url: `/v1/images/${name}` })) });
+  assert.deepEqual(res.json, { id: recipe.id, title: recipe.title, ingredients: recipe.ingredients, instructions: recipe.instructions, images: recipe.images.map((name) => ({ name, url: `/v1/images/${name}` })), split: 'test' });
   assertError(await get('/v1/recipes/ffffffffff'), 404, 'recipe_not_found', 'unknown recipe');
 
   const imageRes = await fetch(`${base}/v1/images/${recipe.images[0]}`);
@@ -338,7 +338,7 @@ test('GET /healthz, /readyz, /v1/info, /docs (every route documented), /metrics 
   assert.equal(info.model.debias.active, true);
   assert.equal(info.model.embeddingDim, 24);
   assert.deepEqual(info.provider, { image: 'cpu', recipe: 'cpu', requested: 'cpu' });
-  assert.deepEqual([info.index.count, info.index.width, info.index.photos, info.index.dataset.split], [28, 24, fx.recipes.flatMap((r) => r.images).length, 'test']);
+  assert.deepEqual([info.index.count, info.index.width, info.index.photos, info.index.dataset], [28, 24, fx.recipes.flatMap((r) => r.images).length, { root: 'index-data/demo', splits: ['test'] }]);
   assert.match(info.versions.onnxruntime, /^\d+\.\d+\.\d+$/);
   assert.equal(info.limits.maxUploadBytes, MAX_UPLOAD);
 
@@ -404,7 +404,7 @@ test('a full inference queue answers 503 with Retry-After, and the server recove
 test('the server refuses an index of another model, a head-only model, and reports a failed load on /readyz', async () => {
   const other = await createServedModel(path.join(fx.dir, 'other'), { id: 'other-model', seed: 9 });
   const otherIndex = path.join(fx.dir, 'other-index');
-  await buildDatasetIndex({ datasetRoot: DEMO_ROOT, split: 'test', modelDir: other, outDir: otherIndex, device: 'cpu', workers: 1 });
+  await buildDatasetIndex({ datasetRoot: DEMO_ROOT, splits: ['test'], modelDir: other, outDir: otherIndex, device: 'cpu', workers: 1 });
   await assert.rejects(
     buildServer({ config: { modelDir: fx.modelDir, indexDir: otherIndex, device: 'cpu', imageWorkers: 1 }, logger: false }),
     /index was built with model other-model, but the loaded model is tiny-served; rebuild the index/,

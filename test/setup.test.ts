@@ -72,14 +72,19 @@ test('setup from scratch exports the demo model and indexes all 407 demo recipes
   const model = JSON.parse(await fs.readFile(path.join(modelOut, 'manifest.json'), 'utf8')) as { files: Record<string, unknown>; source: { run: string } };
   assert.deepEqual(Object.keys(model.files).sort(), ['image_encoder.onnx', 'image_head.onnx', 'labels.json', 'recipe_encoder.onnx', 'vocab.pkl']);
   assert.equal(model.source.run, 'models/demo-run');
-  const index = JSON.parse(await fs.readFile(path.join(indexOut, 'manifest.json'), 'utf8')) as { count: number; dataset: { root: string; split: string } };
+  const index = JSON.parse(await fs.readFile(path.join(indexOut, 'manifest.json'), 'utf8')) as { count: number; dataset: { root: string; splits: string[] } };
   assert.equal(index.count, 407);
-  assert.deepEqual(index.dataset, { root: indexOut, split: 'all' });
-  const recipes = JSON.parse(await fs.readFile(path.join(indexOut, 'recipes.json'), 'utf8')) as { id: string }[];
+  // The index reads its photos from the demo dataset itself, recorded relative to the project.
+  assert.deepEqual(index.dataset, { root: 'index-data/demo', splits: ['train', 'val', 'test'] });
+  assert.deepEqual(summary.index.splits, ['train', 'val', 'test']);
+  const recipes = JSON.parse(await fs.readFile(path.join(indexOut, 'recipes.json'), 'utf8')) as { id: string; split: string }[];
   const dataset = await RecipeDataset.open(DEMO);
   const expected = [];
-  for (const split of ['train', 'val', 'test'] as const) expected.push(...(await dataset.readPaired(split)), ...(await dataset.readTextOnly(split)));
-  assert.deepEqual(recipes.map((r) => r.id), expected.map((r) => r.id));
+  for (const split of ['train', 'val', 'test'] as const) {
+    expected.push(...[...(await dataset.readPaired(split)), ...(await dataset.readTextOnly(split))].map((r) => `${split}:${r.id}`));
+  }
+  assert.deepEqual(recipes.map((r) => `${r.split}:${r.id}`), expected);
+  assert.deepEqual((await fs.readdir(indexOut)).sort(), ['embeddings.f32', 'hnsw.bin', 'manifest.json', 'recipes.json', 'setup.json'], 'no photos copied, no leftovers');
 });
 
 test('a second setup verifies everything by sha256 and writes nothing', async () => {
@@ -115,17 +120,27 @@ test('a flipped byte in recipe_encoder.onnx: only that file is rebuilt, the mani
   assert.deepEqual((await fs.readdir(dir)).sort(), ['index', 'model']);
 });
 
-test('a deleted gallery photo is copied again; the index files are not rebuilt', async () => {
-  const photo = (await fs.readdir(path.join(indexOut, 'images', 'all'), { recursive: true })).find((p) => p.endsWith('.jpg'))!;
-  const indexFiles = await snapshot(indexOut);
-  await fs.rm(path.join(indexOut, 'images', 'all', photo));
+test('an index left by an earlier setup (format 1, photos copied into it) is rebuilt, and the copies removed', async () => {
+  const saved = path.join(dir, 'current-index');
+  await fs.cp(indexOut, saved, { recursive: true });
+  // What a setup before index format 2 left: its record version, and the photo copies under images/all.
+  const record = JSON.parse(await fs.readFile(path.join(indexOut, 'setup.json'), 'utf8')) as Record<string, unknown>;
+  await fs.writeFile(path.join(indexOut, 'setup.json'), JSON.stringify({ ...record, version: 1, photos: {} }));
+  const copy = path.join(indexOut, 'images', 'all', '3', '2', '4', '3', '32430264e2.jpg');
+  await fs.mkdir(path.dirname(copy), { recursive: true });
+  await fs.copyFile(path.join(DEMO, 'images', 'test', '3', '2', '4', '3', '32430264e2.jpg'), copy);
+
   const { summary } = setupCli();
-  assert.equal(summary.model.action, 'verified');
-  assert.equal(summary.index.action, 'repaired');
-  assert.equal(summary.index.copiedPhotos, 1);
-  const after = await snapshot(indexOut);
-  for (const name of ['manifest.json', 'hnsw.bin', 'embeddings.f32', 'recipes.json']) assert.deepEqual(after.get(name), indexFiles.get(name));
-  assert.equal(after.get(path.join('images', 'all', photo))!.sha256, indexFiles.get(path.join('images', 'all', photo))!.sha256);
+  assert.deepEqual([summary.model.action, summary.index.action], ['verified', 'built']);
+  assert.match(summary.index.reasons.join(), /setup\.json: written by an earlier setup \(version 1/);
+  await assert.rejects(fs.stat(path.join(indexOut, 'images')), /ENOENT/);
+  // Rebuilt from the same sources: the same recipes and vectors (to float rounding: micro-batches pad differently).
+  assert.deepEqual(await fs.readFile(path.join(indexOut, 'recipes.json')), await fs.readFile(path.join(saved, 'recipes.json')));
+  const vectors = async (root: string) => new Float32Array((await fs.readFile(path.join(root, 'embeddings.f32'))).buffer.slice(0));
+  const [now, before] = [await vectors(indexOut), await vectors(saved)];
+  assert.equal(now.length, before.length);
+  assert.ok(now.every((v, i) => Math.abs(v - before[i]) < 1e-5), 'same embeddings');
+  await fs.rm(saved, { recursive: true });
 });
 
 test('the container entrypoint verifies, then serves the demo: /readyz, search by photo, photos of every split', async () => {
@@ -156,8 +171,8 @@ test('the container entrypoint verifies, then serves the demo: /readyz, search b
     });
     assert.match(stderr, /nothing to do/);
     assert.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
-    const info = (await (await fetch(`${url}/v1/info`)).json()) as { index: { count: number; photos: number; dataset: { split: string } } };
-    assert.deepEqual([info.index.count, info.index.photos, info.index.dataset.split], [407, 160, 'all']);
+    const info = (await (await fetch(`${url}/v1/info`)).json()) as { index: { count: number; photos: number; dataset: { root: string; splits: string[] } } };
+    assert.deepEqual([info.index.count, info.index.photos, info.index.dataset], [407, 160, { root: 'index-data/demo', splits: ['train', 'val', 'test'] }]);
 
     const dataset = await RecipeDataset.open(DEMO);
     const search = async (split: 'train' | 'test', recipeId: string) => {
@@ -177,11 +192,14 @@ test('the container entrypoint verifies, then serves the demo: /readyz, search b
     const rank = ranked.findIndex((r) => r.id === '4a36001f6a') + 1;
     assert.ok(rank >= 1 && rank <= 5, `test recipe ranked ${rank}`);
 
-    // A training recipe's photo is served although the gallery mixes splits.
-    const photo = await fetch(`${url}/v1/images/${train.images[0]}`);
-    assert.equal(photo.status, 200);
-    assert.equal(photo.headers.get('content-type'), 'image/jpeg');
-    assert.deepEqual(Buffer.from(await photo.arrayBuffer()), await fs.readFile(dataset.firstImagePath('train', train)));
+    // Photos of every split come from that split's image tree in the demo dataset.
+    for (const split of ['train', 'val', 'test'] as const) {
+      const recipe = (await dataset.readPaired(split))[1];
+      const photo = await fetch(`${url}/v1/images/${recipe.images[0]}`);
+      assert.equal(photo.status, 200, `${split} photo`);
+      assert.equal(photo.headers.get('content-type'), 'image/jpeg');
+      assert.deepEqual(Buffer.from(await photo.arrayBuffer()), await fs.readFile(dataset.firstImagePath(split, recipe)));
+    }
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0, `graceful stop as PID of the entrypoint (exec); log: ${stdout.slice(-3000)}`);
@@ -190,13 +208,19 @@ test('the container entrypoint verifies, then serves the demo: /readyz, search b
   }
 });
 
-test('setup refuses to overwrite an index it did not make', async () => {
+test('setup refuses to overwrite an index it did not make, but finishes its own interrupted one', async () => {
   const foreign = path.join(dir, 'foreign-index');
-  await buildDatasetIndex({ datasetRoot: DEMO, split: 'test', modelDir: modelOut, outDir: foreign, device: 'cpu', workers: 1 });
+  await buildDatasetIndex({ datasetRoot: DEMO, splits: ['test'], modelDir: modelOut, outDir: foreign, device: 'cpu', workers: 1 });
   const manifest = await fs.readFile(path.join(foreign, 'manifest.json'));
-  await assert.rejects(runSetup({ modelOut, indexOut: foreign }), /holds an index of split "test" that setup did not make; refusing to overwrite it/);
+  await assert.rejects(runSetup({ modelOut, indexOut: foreign }), /holds an index of index-data\/demo \(split test\) that setup did not make; refusing to overwrite it/);
   assert.deepEqual(await fs.readFile(path.join(foreign, 'manifest.json')), manifest);
   await fs.rm(foreign, { recursive: true });
+
+  // Setup's own index without its record (a setup stopped between its last two writes) is rebuilt.
+  await fs.rm(path.join(indexOut, 'setup.json'));
+  const resumed = await runSetup({ modelOut, indexOut });
+  assert.equal(resumed.index.action, 'built');
+  assert.match(resumed.index.reasons.join(), /setup\.json absent \(an interrupted setup\)/);
 });
 
 test('a changed demo dataset makes the index stale: it is rebuilt, the model is kept', async () => {
@@ -214,7 +238,9 @@ test('a changed demo dataset makes the index stale: it is rebuilt, the model is 
   const summary = await runSetup({ modelOut, indexOut, datasetRoot: data });
   assert.equal(summary.model.action, 'verified');
   assert.equal(summary.index.action, 'built');
-  assert.match(summary.index.reasons.join(), /the demo dataset changed \(test_noimages\.pkl\)/);
+  assert.deepEqual(summary.index.reasons, [`the index was built over index-data/demo, not ${data}`, 'the demo dataset changed (test_noimages.pkl)']);
+  const manifest = JSON.parse(await fs.readFile(path.join(indexOut, 'manifest.json'), 'utf8')) as { dataset: { root: string } };
+  assert.equal(manifest.dataset.root, data, 'photos are now read from the copy');
   const recipes = JSON.parse(await fs.readFile(path.join(indexOut, 'recipes.json'), 'utf8')) as { id: string; title: string }[];
   assert.equal(recipes.find((r) => r.id === textOnly[0].id)!.title, 'retitled for the staleness test');
   assert.equal(recipes.length, 407);

@@ -1,7 +1,8 @@
 import { DataFileError } from '../util/errors.js';
 
 export const INDEX_FORMAT = 'recipe-retrieval-index';
-export const INDEX_VERSION = 1;
+/** 2: the dataset lists its splits and every recipe in recipes.json names its own split (1 held one split). */
+export const INDEX_VERSION = 2;
 
 export const INDEX_FILES = ['hnsw.bin', 'embeddings.f32', 'recipes.json'] as const;
 export type IndexFileName = (typeof INDEX_FILES)[number];
@@ -30,7 +31,8 @@ export interface IndexManifest {
   space: IndexSpace;
   count: number;
   hnsw: HnswParams;
-  dataset: { root: string; split: string };
+  /** Where the recipes came from: the dataset root (relative to the project when inside it) and its splits, in row order. */
+  dataset: { root: string; splits: string[] };
   builtAt: string;
   buildMs: number;
   files: Record<IndexFileName, { bytes: number; sha256: string }>;
@@ -47,6 +49,7 @@ export function parseManifest(file: string, text: string): IndexManifest {
   const fail = (what: string): never => { throw new DataFileError(file, what); };
   if (!m || typeof m !== 'object') fail('not a JSON object');
   if (m.format !== INDEX_FORMAT) fail(`format is ${JSON.stringify(m.format)}, expected ${INDEX_FORMAT}`);
+  if (m.version === 1) fail(`index format version 1 (one split per index) is not supported: this build reads version ${INDEX_VERSION}, which records each recipe's split; rebuild the index with the index command`);
   if (m.version !== INDEX_VERSION) fail(`version ${m.version} is not supported (this build reads version ${INDEX_VERSION})`);
   if (typeof m.model?.id !== 'string' || typeof m.model?.manifestSha256 !== 'string') fail('model.id and model.manifestSha256 must be strings');
   if (!isPositiveInt(m.width)) fail(`width must be a positive integer, got ${m.width}`);
@@ -54,6 +57,11 @@ export function parseManifest(file: string, text: string): IndexManifest {
   if (m.space !== 'cosine' && m.space !== 'ip') fail(`space must be cosine or ip, got ${JSON.stringify(m.space)}`);
   for (const key of ['M', 'efConstruction', 'efSearch'] as const) {
     if (!isPositiveInt(m.hnsw?.[key])) fail(`hnsw.${key} must be a positive integer`);
+  }
+  const splits = m.dataset?.splits;
+  // Split names become a path segment of photo paths: plain names only (the catalog's realpath check stays as well).
+  if (typeof m.dataset?.root !== 'string' || !Array.isArray(splits) || splits.length === 0 || !splits.every((x) => typeof x === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(x)) || new Set(splits).size !== splits.length) {
+    fail('dataset must hold a root and a non-empty list of distinct split names (letters, digits, _ and -)');
   }
   for (const name of INDEX_FILES) {
     const entry = m.files?.[name];

@@ -10,12 +10,18 @@ import { readHnswHeader } from './hnsw-header.js';
 import { INDEX_FORMAT, INDEX_VERSION, MANIFEST_FILE, parseManifest, type IndexFileName, type IndexManifest } from './manifest.js';
 import { MAX_EF, RecipeIndex } from './recipe-index.js';
 
+/** A recipe as the index shows it: its display data and the dataset split it (and its photos) belong to. */
+export interface IndexedRecipe extends Recipe {
+  split: string;
+}
+
 export interface SaveIndexInfo {
   /** The model that embedded the recipes: its id and the sha256 of its manifest. */
   model: { id: string; manifestSha256: string };
-  dataset: { root: string; split: string };
-  /** Display data, one per index row, in row order (ids must match the index's). */
-  recipes: readonly Recipe[];
+  /** Dataset root as it should be recorded, and the splits the recipes come from. */
+  dataset: { root: string; splits: readonly string[] };
+  /** Display data, one per index row, in row order (ids must match the index's; splits among dataset.splits). */
+  recipes: readonly IndexedRecipe[];
 }
 
 export interface LoadIndexOptions {
@@ -30,7 +36,7 @@ export interface LoadIndexOptions {
 export interface LoadedRecipeIndex {
   index: RecipeIndex;
   /** recipes[row] is the display data of index row `row`. */
-  recipes: readonly Recipe[];
+  recipes: readonly IndexedRecipe[];
   manifest: IndexManifest;
   dir: string;
 }
@@ -43,8 +49,11 @@ export interface LoadedRecipeIndex {
 export async function saveRecipeIndex(dir: string, index: RecipeIndex, info: SaveIndexInfo): Promise<IndexManifest> {
   if (endianness() !== 'LE') throw new Error('embeddings.f32 is little-endian float32; this machine is big-endian');
   if (info.recipes.length !== index.count) throw new UserError(`index holds ${index.count} rows but ${info.recipes.length} recipes were given`);
+  const splits = new Set(info.dataset.splits);
+  if (splits.size === 0 || splits.size !== info.dataset.splits.length) throw new UserError(`an index needs a list of distinct splits, got [${info.dataset.splits.join(', ')}]`);
   info.recipes.forEach((r, row) => {
     if (r.id !== index.ids[row]) throw new UserError(`recipe ${row} has id ${r.id}, but index row ${row} is ${index.ids[row]}`);
+    if (!splits.has(r.split)) throw new UserError(`recipe ${r.id} is of split ${JSON.stringify(r.split)}, not one of the index's [${info.dataset.splits.join(', ')}]`);
   });
   await fs.mkdir(dir, { recursive: true });
   await fs.rm(path.join(dir, MANIFEST_FILE), { force: true });
@@ -70,7 +79,7 @@ export async function saveRecipeIndex(dir: string, index: RecipeIndex, info: Sav
     space: index.space,
     count: index.count,
     hnsw: { ...index.params },
-    dataset: { root: info.dataset.root, split: info.dataset.split },
+    dataset: { root: info.dataset.root, splits: [...info.dataset.splits] },
     builtAt: new Date().toISOString(),
     buildMs: Math.round(index.buildMs),
     files,
@@ -79,9 +88,9 @@ export async function saveRecipeIndex(dir: string, index: RecipeIndex, info: Sav
   return manifest;
 }
 
-/** Only the fields a search result shows, in a fixed order. */
-function displayFields(r: Recipe): Recipe {
-  return { id: r.id, title: r.title, ingredients: r.ingredients, instructions: r.instructions, images: r.images };
+/** Only the fields a search result shows (and the split that locates the photos), in a fixed order. */
+function displayFields(r: IndexedRecipe): IndexedRecipe {
+  return { id: r.id, title: r.title, ingredients: r.ingredients, instructions: r.instructions, images: r.images, split: r.split };
 }
 
 /** hnswlib writes the file itself; write it under a temporary name, fsync, and rename into place. */
@@ -140,10 +149,12 @@ export async function loadRecipeIndex(dir: string, options: LoadIndexOptions = {
   const vectors = new Float32Array(manifest.count * manifest.width);
   new Uint8Array(vectors.buffer).set(vectorBytes);
 
-  const recipes = JSON.parse(recipesBytes.toString('utf8')) as Recipe[];
-  if (!Array.isArray(recipes) || recipes.length !== manifest.count || recipes.some((r) => typeof r?.id !== 'string')) {
-    throw new DataFileError(recipesFile, `must be an array of ${manifest.count} recipes with string ids`);
+  const recipes = JSON.parse(recipesBytes.toString('utf8')) as IndexedRecipe[];
+  if (!Array.isArray(recipes) || recipes.length !== manifest.count || recipes.some((r) => typeof r?.id !== 'string' || !Array.isArray(r.images))) {
+    throw new DataFileError(recipesFile, `must be an array of ${manifest.count} recipes with string ids and image lists`);
   }
+  const stray = recipes.find((r) => !manifest.dataset.splits.includes(r.split));
+  if (stray) throw new DataFileError(recipesFile, `recipe ${stray.id} is of split ${JSON.stringify(stray.split)}, which the manifest does not list`);
 
   const header = await readHnswHeader(graphFile);
   if (header.dataBytes !== manifest.width * 4) {

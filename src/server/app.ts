@@ -7,6 +7,7 @@ import { ServerContext } from './context.js';
 import { EvaluationJobs } from './evaluation-jobs.js';
 import { runEvaluation } from './evaluation-run.js';
 import { clientErrorHandler, frameworkErrorHandler } from './framework-errors.js';
+import { closeKeepAliveOnShutdown } from './graceful-close.js';
 import { toHttpFailure } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
@@ -66,13 +67,8 @@ export async function buildServer(options: BuildServerOptions): Promise<Retrieva
   // A raw photo body (Content-Type image/*), held in memory up to the upload limit.
   app.addContentTypeParser(/^image\/[\w.+-]+$/i, { parseAs: 'buffer', bodyLimit: config.maxUploadBytes }, (_request, body, done) => done(null, body));
 
-  // While shutting down, answers to requests already in flight close their keep-alive connection:
-  // otherwise the server would wait for the client's idle socket (Fastify keeps them 72 s).
-  let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
-  });
+  // While shutting down, keep-alive connections close as soon as their requests are answered.
+  closeKeepAliveOnShutdown(app);
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime);
   });

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RecipeDataset } from '../data/dataset.js';
-import type { Recipe, Split } from '../data/recipe.js';
+import type { Split } from '../data/recipe.js';
 import { buildRecipeIndex } from '../index/build.js';
 import type { IndexManifest } from '../index/manifest.js';
 import { discardEmbeddingProgress, embedRecipesResumable } from '../index/resumable-embed.js';
-import { saveRecipeIndex } from '../index/store.js';
+import { saveRecipeIndex, type IndexedRecipe } from '../index/store.js';
 import { InferencePool } from '../runtime/inference-pool.js';
 import type { Device, Provider } from '../runtime/session-factory.js';
 import { UserError } from '../util/errors.js';
@@ -15,8 +15,9 @@ import { embedRecipes, RECIPE_PADDING } from './recipe-tensors.js';
 
 export interface DatasetIndexOptions {
   datasetRoot: string;
-  split: Split;
-  /** Add the split's text-only recipes (`<split>_noimages.pkl`) to the gallery. */
+  /** Splits to index, in this order; one whose `<split>.pkl` is absent is skipped (with a log line). */
+  splits: readonly Split[];
+  /** Add each split's text-only recipes (`<split>_noimages.pkl`, when present) to the gallery. */
   withNoImages?: boolean;
   modelDir: string;
   outDir: string;
@@ -34,6 +35,8 @@ export interface DatasetIndexOptions {
 
 export interface DatasetIndexSummary {
   outDir: string;
+  /** The splits indexed (those asked for whose pickle exists). */
+  splits: Split[];
   count: number;
   paired: number;
   textOnly: number;
@@ -49,20 +52,17 @@ export interface DatasetIndexSummary {
 export const DEFAULT_EF_SEARCH = 400;
 
 /**
- * Embed a split's recipes with the exported recipe encoder (resumable, chunk by chunk) and save an
- * HNSW index with the recipes' display data. The manifest is written last, so the folder is either
- * a complete index or an interrupted build that the next run resumes.
+ * Embed the recipes of one or more splits with the exported recipe encoder (resumable, chunk by
+ * chunk) and save an HNSW index with the recipes' display data, each naming its split (where the
+ * server finds its photos). Rows: per split in the order given, the recipes with photos, then the
+ * text-only ones. The manifest is written last, so the folder is either a complete index or an
+ * interrupted build that the next run resumes.
  */
 export async function buildDatasetIndex(opts: DatasetIndexOptions): Promise<DatasetIndexSummary> {
   const log = opts.log ?? (() => {});
   const model = await openExportedModel(opts.modelDir);
-  const dataset = await RecipeDataset.open(opts.datasetRoot);
-  if (!(await dataset.hasSplit(opts.split))) throw new UserError(`${dataset.splitFile(opts.split)}: split file not found`);
-  const paired = await dataset.readPaired(opts.split);
-  const textOnly = opts.withNoImages ? await dataset.readTextOnly(opts.split) : [];
-  const recipes: Recipe[] = [...paired, ...textOnly];
-  if (recipes.length === 0) throw new UserError(`${dataset.splitFile(opts.split)}: no recipes to index`);
-  log(`indexing ${recipes.length} recipes of ${opts.datasetRoot} ${opts.split} (${paired.length} with photos, ${textOnly.length} text-only) with model ${model.manifest.modelId}`);
+  const { recipes, splits, paired, textOnly } = await readSplits(opts.datasetRoot, opts.splits, opts.withNoImages === true, log);
+  log(`indexing ${recipes.length} recipes of ${opts.datasetRoot} ${splits.join(', ')} (${paired} with photos, ${textOnly} text-only) with model ${model.manifest.modelId}`);
 
   const batchSize = opts.batchSize ?? 64;
   const pool = await InferencePool.create({
@@ -82,7 +82,7 @@ export async function buildDatasetIndex(opts: DatasetIndexOptions): Promise<Data
       total: recipes.length,
       batchSize,
       // Progress of another model, dataset or gallery must not be resumed into this one.
-      key: `${model.manifestSha256}:${path.resolve(opts.datasetRoot)}:${opts.split}:${opts.withNoImages ? 'with' : 'without'}-noimages`,
+      key: `${model.manifestSha256}:${path.resolve(opts.datasetRoot)}:${splits.join(',')}:${opts.withNoImages ? 'with' : 'without'}-noimages`,
       embedBatch: (start, end) => {
         if (opts.signal?.aborted) throw new UserError('indexing interrupted; run the command again to resume');
         return embedRecipes(pool, recipes.slice(start, end), model.vocab);
@@ -114,16 +114,17 @@ export async function buildDatasetIndex(opts: DatasetIndexOptions): Promise<Data
   });
   const manifest = await saveRecipeIndex(opts.outDir, index, {
     model: { id: model.manifest.modelId, manifestSha256: model.manifestSha256 },
-    dataset: { root: portablePath(opts.datasetRoot), split: opts.split },
+    dataset: { root: portablePath(opts.datasetRoot), splits },
     recipes,
   });
   await discardEmbeddingProgress(opts.outDir);
   log(`wrote index ${opts.outDir}: ${index.count} recipes, width ${index.dim}`);
   return {
     outDir: opts.outDir,
+    splits,
     count: index.count,
-    paired: paired.length,
-    textOnly: textOnly.length,
+    paired,
+    textOnly,
     dim: index.dim,
     resumedFrom: embedded.resumedFrom,
     provider: pool.provider,
@@ -131,6 +132,51 @@ export async function buildDatasetIndex(opts: DatasetIndexOptions): Promise<Data
     buildSeconds: index.buildMs / 1000,
     manifest,
   };
+}
+
+/**
+ * The recipes of the splits that exist, each tagged with its split. Refused: no split file at all,
+ * no recipe, and a recipe id in two places (the index's rows are addressed by id). An image name
+ * listed in two splits is allowed but logged: /v1/images serves the first split's file.
+ */
+async function readSplits(datasetRoot: string, wanted: readonly Split[], withNoImages: boolean, log: (line: string) => void) {
+  if (wanted.length === 0) throw new UserError('no split to index');
+  const dataset = await RecipeDataset.open(datasetRoot);
+  const recipes: IndexedRecipe[] = [];
+  const splits: Split[] = [];
+  let paired = 0;
+  let textOnly = 0;
+  const origin = new Map<string, string>();
+  const imageSplit = new Map<string, Split>();
+  let sharedImages = 0;
+  for (const split of wanted) {
+    if (!(await dataset.hasSplit(split))) {
+      log(`${dataset.splitFile(split)} not found: split ${split} skipped`);
+      continue;
+    }
+    splits.push(split);
+    const withPhotos = await dataset.readPaired(split);
+    const textOnlyPart = withNoImages ? await dataset.readTextOnly(split) : [];
+    paired += withPhotos.length;
+    textOnly += textOnlyPart.length;
+    for (const [file, part] of [[dataset.splitFile(split), withPhotos], [dataset.splitFile(split, true), textOnlyPart]] as const) {
+      for (const recipe of part) {
+        const seen = origin.get(recipe.id);
+        if (seen) throw new UserError(`recipe id ${recipe.id} is in both ${seen} and ${file}; an index needs unique ids`);
+        origin.set(recipe.id, file);
+        for (const name of recipe.images) {
+          const first = imageSplit.get(name);
+          if (first === undefined) imageSplit.set(name, split);
+          else if (first !== split) sharedImages++;
+        }
+        recipes.push({ ...recipe, split });
+      }
+    }
+  }
+  if (splits.length === 0) throw new UserError(`${datasetRoot}: no split file to index (looked for ${wanted.map((s) => `${s}.pkl`).join(', ')})`);
+  if (recipes.length === 0) throw new UserError(`${datasetRoot}: no recipes to index in ${splits.join(', ')}`);
+  if (sharedImages > 0) log(`${sharedImages} image name(s) are listed in more than one split; /v1/images serves each from the first split listing it`);
+  return { recipes, splits, paired, textOnly };
 }
 
 /** A dataset inside the project is recorded relative to its root, so an index folder can move with the checkout. */

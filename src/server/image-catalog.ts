@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { recipe1mImagePath } from '../data/dataset.js';
-import type { Recipe } from '../data/recipe.js';
+import type { IndexedRecipe } from '../index/store.js';
 import { ApiError } from './http-errors.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -16,24 +16,28 @@ export interface CatalogImage {
 }
 
 /**
- * The photos the index may show: exactly the image names listed in its display data. A requested
- * name is looked up in that set before it becomes a path (through the Recipe1M c0/c1/c2/c3 rule),
- * and the file's real path must still lie inside the image tree, so no client string reaches the
- * file system unchecked and a symbolic link cannot lead out of it.
+ * The photos the index may show: exactly the image names listed in its display data, each found in
+ * the image tree of the split of the recipe that lists it (the first one, should two splits list the
+ * same name). A requested name is looked up in that map before it becomes a path (through the
+ * Recipe1M c0/c1/c2/c3 rule), and the file's real path must still lie inside the image root, so no
+ * client string reaches the file system unchecked and a symbolic link cannot lead out of it.
  */
 export class ImageCatalog {
-  private readonly names: Set<string>;
+  /** Image name -> the split whose image tree holds it. */
+  private readonly splitOf = new Map<string, string>();
 
-  constructor(recipes: readonly Recipe[], readonly imageRoot: string | undefined, readonly split: string) {
-    this.names = new Set(recipes.flatMap((r) => r.images));
+  constructor(recipes: readonly IndexedRecipe[], readonly imageRoot: string | undefined) {
+    for (const recipe of recipes) {
+      for (const name of recipe.images) if (!this.splitOf.has(name)) this.splitOf.set(name, recipe.split);
+    }
   }
 
   get size(): number {
-    return this.names.size;
+    return this.splitOf.size;
   }
 
   has(name: string): boolean {
-    return this.names.has(name);
+    return this.splitOf.has(name);
   }
 
   /** URL of a listed image, as the API serves it. */
@@ -43,9 +47,10 @@ export class ImageCatalog {
 
   async resolve(name: string): Promise<CatalogImage> {
     const notFound = (why: string) => new ApiError(404, 'image_not_found', why);
-    if (!this.names.has(name)) throw notFound(`no image named ${JSON.stringify(name.slice(0, 100))} belongs to this index`);
+    const split = this.splitOf.get(name);
+    if (split === undefined) throw notFound(`no image named ${JSON.stringify(name.slice(0, 100))} belongs to this index`);
     if (!this.imageRoot) throw notFound('the index\'s dataset folder is not available on this server');
-    const file = recipe1mImagePath(this.imageRoot, this.split, name);
+    const file = recipe1mImagePath(this.imageRoot, split, name);
     let real: string;
     let rootReal: string;
     try {

@@ -49,6 +49,7 @@ const components = {
         id: { type: 'string' }, title: { type: 'string' },
         ingredients: { type: 'array', items: { type: 'string' } }, instructions: { type: 'array', items: { type: 'string' } },
         images: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, url: { type: 'string' } } } },
+        split: { type: 'string', description: 'the dataset split the recipe comes from (an index may span several)' },
       },
     },
     RankedRecipe: { allOf: [ref('Recipe'), { type: 'object', properties: { rank: { type: 'integer' }, score: { type: 'number', description: 'cosine similarity' } } }] },

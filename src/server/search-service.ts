@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Recipe } from '../data/recipe.js';
-import type { LoadedRecipeIndex } from '../index/store.js';
+import type { IndexedRecipe, LoadedRecipeIndex } from '../index/store.js';
 import { MAX_EF, MAX_K } from '../index/recipe-index.js';
 import { ApiError } from './http-errors.js';
 import { ImageCatalog } from './image-catalog.js';
@@ -19,6 +18,8 @@ export interface RecipeView {
   ingredients: string[];
   instructions: string[];
   images: { name: string; url: string }[];
+  /** The dataset split the recipe comes from (an index may span several). */
+  split: string;
 }
 
 export interface RankedRecipe extends RecipeView {
@@ -34,13 +35,14 @@ export interface SearchResult {
   timings: { decodeMs: number; encodeMs: number; searchMs: number; totalMs: number };
 }
 
-export function recipeView(recipe: Recipe): RecipeView {
+export function recipeView(recipe: IndexedRecipe): RecipeView {
   return {
     id: recipe.id,
     title: recipe.title,
     ingredients: recipe.ingredients,
     instructions: recipe.instructions,
     images: recipe.images.map((name) => ({ name, url: ImageCatalog.url(name) })),
+    split: recipe.split,
   };
 }
 

@@ -11,12 +11,5 @@ export const DEFAULT_INDEX_OUT = fromRoot('index-data', 'demo-index');
 /** Model id of the demo export, whatever its folder is called (the index records it). */
 export const DEMO_MODEL_ID = 'demo';
 
-/**
- * The demo gallery holds the recipes of every split, but the server finds a photo through one
- * split's image tree; so setup copies the photos into `<index>/images/all/...` and records the index
- * folder itself as the dataset root with this split name.
- */
-export const GALLERY_SPLIT = 'all';
-
 /** What setup records in the index folder, written last: a folder without it is not finished. */
 export const SETUP_RECORD_FILE = 'setup.json';

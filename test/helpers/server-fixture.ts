@@ -34,7 +34,7 @@ export async function createServerFixture(prefix: string, opts: { viaCli?: boole
     const res = runCli(['index', DEMO_ROOT, '--split', 'test', '--model', modelDir, '--out', indexDir, '--device', 'cpu']);
     if (res.status !== 0) throw new Error(`index command failed (${res.status}): ${res.stderr}`);
   } else {
-    await buildDatasetIndex({ datasetRoot: DEMO_ROOT, split: 'test', modelDir, outDir: indexDir, device: 'cpu', workers: 1 });
+    await buildDatasetIndex({ datasetRoot: DEMO_ROOT, splits: ['test'], modelDir, outDir: indexDir, device: 'cpu', workers: 1 });
   }
   const dataset = await RecipeDataset.open(DEMO_ROOT);
   const recipes = await dataset.readPaired('test');

