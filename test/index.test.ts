@@ -4,7 +4,6 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildRecipeIndex } from '../src/index/build.js';
-import { sha256File } from '../src/index/file-hash.js';
 import { readHnswHeader } from '../src/index/hnsw-header.js';
 import { MANIFEST_FILE, type IndexManifest } from '../src/index/manifest.js';
 import type { RecipeIndex } from '../src/index/recipe-index.js';
@@ -13,6 +12,7 @@ import { loadRecipeIndex, saveRecipeIndex, type IndexedRecipe } from '../src/ind
 import { gaussians, lowRankVectors } from '../src/index/synthetic.js';
 import { DataFileError, UserError } from '../src/util/errors.js';
 import { SeededRandom } from '../src/util/random.js';
+import { sha256File } from '../src/util/sha256.js';
 
 const COUNT = 500;
 const DIM = 32;

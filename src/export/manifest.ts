@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { DataFileError } from '../util/errors.js';
+import { sha256File } from '../util/sha256.js';
 import type { GraphInterface } from './io-spec.js';
 import { MANIFEST_FILE } from './io-spec.js';
 
@@ -65,8 +65,8 @@ export interface ExportManifest {
 }
 
 export async function fileRecord(file: string): Promise<FileRecord> {
-  const bytes = await fs.readFile(file);
-  return { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
+  // Streamed: export folders hold ONNX graphs of ~100 MB.
+  return { sha256: await sha256File(file), bytes: (await fs.stat(file)).size };
 }
 
 export async function readExportManifest(dir: string): Promise<ExportManifest> {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
@@ -6,6 +5,7 @@ import { validateModelConfig, type ModelConfig } from '../model/config.js';
 import { loadCheckpoint, hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { readTextIfPresent } from '../util/read-if-present.js';
+import { sha256File } from '../util/sha256.js';
 
 /**
  * A trained model as a training run folder holds it (src/train/run-files.ts):
@@ -60,10 +60,6 @@ async function readJsonIfPresent(file: string): Promise<Record<string, unknown> 
   } catch (err) {
     throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
   }
-}
-
-async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(file)).digest('hex');
 }
 
 /** best/ holds the weights later stages and exports use; last/ only when a run has not finished an epoch with validation. */
@@ -133,7 +129,7 @@ export async function loadTrainedModel(runDir: string): Promise<TrainedModel> {
 
   const vocabFile = path.join(dir, 'vocab.pkl');
   if (!(await fs.stat(vocabFile).catch(() => undefined))?.isFile()) throw new DataFileError(vocabFile, 'not found: the run must carry the vocabulary its embedding is indexed by');
-  const vocabSha256 = await sha256Of(vocabFile);
+  const vocabSha256 = await sha256File(vocabFile);
   const expectedVocab = (runInfo?.vocab as { sha256?: unknown } | undefined)?.sha256 ?? meta.vocabSha256;
   if (typeof expectedVocab === 'string' && expectedVocab !== vocabSha256) {
     throw new DataFileError(vocabFile, `sha256 ${vocabSha256.slice(0, 12)}... differs from the ${expectedVocab.slice(0, 12)}... the model was trained with`);

@@ -12,10 +12,10 @@ import type { Tensor32 } from '../onnx/weights.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
 import { fromRoot } from '../util/paths.js';
+import { sha256File } from '../util/sha256.js';
 import { readIngredientDictionary, type IngredientDictionary } from './ingredient-dictionary.js';
 import { buildImportManifest } from './import-manifest.js';
 import { CheckpointTensors, findStateDict } from './checkpoint-tensors.js';
-import { sha256OfFile } from './file-sha256.js';
 import { modelPieces, writePieces } from './onnx-stream.js';
 import { seedImageEncoderModel } from './seed-graphs.js';
 import { planSeedImport, POSITION_BUFFER, SEED_DEFAULT_HEADS, type SeedImportPlan } from './seed-state-dict.js';
@@ -148,7 +148,7 @@ export async function importSeedCheckpoint(opts: ImportOptions): Promise<ImportS
     const positionError = checkPositionBuffer(params, config, opts.checkpoint);
     const projectedDictionary = dictionary ? projectDictionary(dictionary.matrix, params.get('Wv.weight'), params.get('Wv.bias')) : undefined;
 
-    const checkpointSha256 = await sha256OfFile(opts.checkpoint);
+    const checkpointSha256 = await sha256File(opts.checkpoint);
     const metadata = { model_id: modelId, checkpoint_sha256: checkpointSha256, debias_active: String(plan.debias) };
 
     await fs.mkdir(outDir, { recursive: true });

@@ -1,9 +1,8 @@
-import path from 'node:path';
 import { IMAGE_ENCODER_FILE, imageEncoderInterface, RECIPE_ENCODER_FILE, recipeEncoderInterface } from '../export/io-spec.js';
 import type { ExportManifest, FileRecord } from '../export/manifest.js';
 import { debiasEntry, manifestHeader, preprocessingEntries } from '../export/manifest-blocks.js';
 import type { ModelConfig } from '../model/config.js';
-import { packageRoot } from '../util/paths.js';
+import { portablePath } from '../util/portable-path.js';
 import type { SeedImportPlan } from './seed-state-dict.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from './torchvision-resnet-graph.js';
 
@@ -26,13 +25,6 @@ export interface ImportManifestParts {
   ignored: string[];
   debias: { active: boolean; reason: string; dictionarySha256?: string };
   producer: string;
-}
-
-/** A path inside the project is recorded relative to it, so a committed manifest names no machine path. */
-function portablePath(file: string): string {
-  const absolute = path.resolve(file);
-  const relative = path.relative(packageRoot, absolute);
-  return relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative;
 }
 
 export function buildImportManifest(p: ImportManifestParts): ExportManifest {

@@ -2,8 +2,8 @@ import { promises as fs } from 'node:fs';
 import { parsePickle } from '../data/pickle.js';
 import type { Tensor32 } from '../onnx/weights.js';
 import { DataFileError } from '../util/errors.js';
+import { sha256File } from '../util/sha256.js';
 import { streamIngredientDictionary } from './dictionary-stream.js';
-import { sha256OfFile } from './file-sha256.js';
 import { NumpyArray } from './numpy-values.js';
 import { createTorchResolvers } from './torch-unpickler.js';
 import { Float32RunningMean } from './vector-mean.js';
@@ -82,5 +82,5 @@ export async function readIngredientDictionary(
   }
   const empty = counts.flatMap((n, c) => (n === 0 ? [c] : []));
   if (empty.length) throw new DataFileError(file, `no vectors for label(s) ${empty.slice(0, 10).join(', ')}${empty.length > 10 ? ', ...' : ''}: D would be undefined there`);
-  return { matrix: { data, dims: [labels, width] }, counts, sha256: await sha256OfFile(file), streamed };
+  return { matrix: { data, dims: [labels, width] }, counts, sha256: await sha256File(file), streamed };
 }

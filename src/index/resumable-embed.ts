@@ -3,6 +3,7 @@ import { endianness } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError, UserError } from '../util/errors.js';
+import { readTextIfPresent } from '../util/read-if-present.js';
 
 export const PARTIAL_FILE = 'embedding.partial.f32';
 export const PROGRESS_FILE = 'embedding.progress.json';
@@ -120,12 +121,8 @@ export async function discardEmbeddingProgress(outDir: string): Promise<void> {
 }
 
 async function readProgress(file: string): Promise<Progress | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
   try {
     const p = JSON.parse(text) as Progress;
     const ok = p.format === PROGRESS_FORMAT && typeof p.key === 'string' && [p.total, p.dim, p.rows].every((v) => Number.isInteger(v) && v >= 0) && p.rows <= p.total;

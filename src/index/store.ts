@@ -5,7 +5,7 @@ import hnswlib from 'hnswlib-node';
 import type { Recipe } from '../data/recipe.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError, UserError } from '../util/errors.js';
-import { sha256File, sha256Hex } from './file-hash.js';
+import { sha256Bytes, sha256File } from '../util/sha256.js';
 import { readHnswHeader } from './hnsw-header.js';
 import { INDEX_FORMAT, INDEX_VERSION, MANIFEST_FILE, parseManifest, type IndexFileName, type IndexManifest } from './manifest.js';
 import { MAX_EF, RecipeIndex } from './recipe-index.js';
@@ -65,11 +65,11 @@ export async function saveRecipeIndex(dir: string, index: RecipeIndex, info: Sav
 
   const vectorBytes = new Uint8Array(index.vectors.buffer, index.vectors.byteOffset, index.vectors.byteLength);
   await writeFileAtomic(path.join(dir, 'embeddings.f32'), vectorBytes);
-  files['embeddings.f32'] = { bytes: vectorBytes.byteLength, sha256: sha256Hex(vectorBytes) };
+  files['embeddings.f32'] = { bytes: vectorBytes.byteLength, sha256: sha256Bytes(vectorBytes) };
 
   const recipesJson = Buffer.from(JSON.stringify(info.recipes.map(displayFields)));
   await writeFileAtomic(path.join(dir, 'recipes.json'), recipesJson);
-  files['recipes.json'] = { bytes: recipesJson.byteLength, sha256: sha256Hex(recipesJson) };
+  files['recipes.json'] = { bytes: recipesJson.byteLength, sha256: sha256Bytes(recipesJson) };
 
   const manifest: IndexManifest = {
     format: INDEX_FORMAT,
@@ -191,7 +191,7 @@ async function readVerified(dir: string, manifest: IndexManifest, name: IndexFil
   let bytes: Buffer | undefined;
   await verifyFile(dir, manifest, name, async () => {
     bytes = await fs.readFile(file).catch(missing(file));
-    return sha256Hex(bytes);
+    return sha256Bytes(bytes);
   });
   return bytes!;
 }

@@ -9,7 +9,7 @@ import { saveRecipeIndex, type IndexedRecipe } from '../index/store.js';
 import { InferencePool } from '../runtime/inference-pool.js';
 import type { Device, Provider } from '../runtime/session-factory.js';
 import { UserError } from '../util/errors.js';
-import { packageRoot } from '../util/paths.js';
+import { portablePath } from '../util/portable-path.js';
 import { openExportedModel } from './exported-model.js';
 import { embedRecipes, RECIPE_PADDING } from './recipe-tensors.js';
 
@@ -179,14 +179,3 @@ async function readSplits(datasetRoot: string, wanted: readonly Split[], withNoI
   return { recipes, splits, paired, textOnly };
 }
 
-/** A dataset inside the project is recorded relative to its root, so an index folder can move with the checkout. */
-export function portablePath(dir: string): string {
-  const absolute = path.resolve(dir);
-  const relative = path.relative(packageRoot, absolute);
-  return relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative;
-}
-
-/** Where a recorded dataset root is now: relative roots are relative to the project. */
-export function resolveRecordedPath(recorded: string): string {
-  return path.isAbsolute(recorded) ? recorded : path.join(packageRoot, recorded);
-}

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadVocabulary, type Vocabulary } from '../data/text/vocabulary.js';
 import { checkManifestFiles, readExportManifest, type ExportedGraph, type ExportManifest } from '../export/manifest.js';
 import { MANIFEST_FILE } from '../export/io-spec.js';
 import { DataFileError } from '../util/errors.js';
+import { sha256Bytes } from '../util/sha256.js';
 
 /** An exported model folder (src/export) as the server and the index command use it. */
 export interface ExportedModel {
@@ -34,7 +34,7 @@ export async function openExportedModel(dir: string): Promise<ExportedModel> {
   return {
     dir,
     manifest,
-    manifestSha256: createHash('sha256').update(manifestBytes).digest('hex'),
+    manifestSha256: sha256Bytes(manifestBytes),
     vocab,
     labels,
     recipeEncoderPath: graphPath(manifest.models.recipeEncoder)!,

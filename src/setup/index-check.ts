@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { sha256Hex } from '../index/file-hash.js';
 import { INDEX_FORMAT, INDEX_VERSION, MANIFEST_FILE, parseManifest, type IndexManifest } from '../index/manifest.js';
 import { loadRecipeIndex } from '../index/store.js';
-import { resolveRecordedPath } from '../server/dataset-index.js';
+import { resolveRecordedPath } from '../util/portable-path.js';
+import { sha256Bytes } from '../util/sha256.js';
 import type { DemoDataset } from './demo-dataset.js';
 import { SETUP_RECORD_FILE } from './paths.js';
 import { OutdatedSetupRecordError, readSetupRecord, type SetupRecord } from './setup-record.js';
@@ -57,7 +57,7 @@ export async function inspectIndex(x: IndexExpectations): Promise<IndexVerdict> 
   if (changed.length) stale.push(`the demo dataset changed (${changed.join(', ')})`);
   if (stale.length) return { state: 'stale', reasons: stale };
 
-  if (sha256Hex(manifestBytes) !== record.index.manifestSha256) {
+  if (sha256Bytes(manifestBytes) !== record.index.manifestSha256) {
     return { state: 'corrupt', reasons: [`${manifestFile}: sha256 differs from the one ${SETUP_RECORD_FILE} recorded`] };
   }
   try {

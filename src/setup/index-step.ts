@@ -2,10 +2,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Split } from '../data/recipe.js';
-import { sha256Hex } from '../index/file-hash.js';
 import { MANIFEST_FILE } from '../index/manifest.js';
-import { buildDatasetIndex, portablePath } from '../server/dataset-index.js';
+import { buildDatasetIndex } from '../server/dataset-index.js';
 import { UserError } from '../util/errors.js';
+import { portablePath } from '../util/portable-path.js';
+import { sha256Bytes } from '../util/sha256.js';
 import { readDemoDataset } from './demo-dataset.js';
 import { inspectIndex } from './index-check.js';
 import type { ModelStep } from './model-step.js';
@@ -88,7 +89,7 @@ export async function ensureDemoIndex(opts: IndexStepOptions): Promise<IndexStep
     createdAt: new Date().toISOString(),
     model: { id: model.manifest.modelId, manifestSha256: model.manifestSha256, checkpointSha256: model.checkpointSha256 },
     dataset: { root: portablePath(dataset.root), files: dataset.files },
-    index: { manifestSha256: sha256Hex(await fs.readFile(path.join(outDir, MANIFEST_FILE))), count: manifest.count },
+    index: { manifestSha256: sha256Bytes(await fs.readFile(path.join(outDir, MANIFEST_FILE))), count: manifest.count },
   });
   log(`index ${outDir}: ${manifest.count} recipes, width ${manifest.width}, HNSW built in ${(manifest.buildMs / 1000).toFixed(2)} s`);
   return report('built', reasons);

@@ -2,8 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../export/io-spec.js';
 import { fileRecord, readExportManifest, type ExportManifest } from '../export/manifest.js';
-import { sha256Hex } from '../index/file-hash.js';
 import { packageRoot } from '../util/paths.js';
+import { resolveRecordedPath } from '../util/portable-path.js';
+import { sha256Bytes } from '../util/sha256.js';
 import { readLabels, type ModelSource } from './model-source.js';
 
 /** What an export folder is, measured against the demo run it should come from. */
@@ -31,7 +32,7 @@ export async function inspectModel(dir: string, source: ModelSource): Promise<Mo
   } catch (err) {
     return { state: 'missing', reasons: [(err as Error).message] };
   }
-  const run = path.resolve(packageRoot, manifest.source.run);
+  const run = path.resolve(resolveRecordedPath(manifest.source.run));
   if (run !== path.resolve(source.runDir)) {
     return { state: 'foreign', reasons: [`${dir} holds model ${manifest.modelId} exported from ${manifest.source.run}, not from the demo run ${path.relative(packageRoot, source.runDir)}`] };
   }
@@ -69,7 +70,7 @@ export async function inspectModel(dir: string, source: ModelSource): Promise<Mo
   }
   if (stale.length) return { state: 'stale', reasons: stale };
 
-  const manifestSha256 = sha256Hex(await fs.readFile(path.join(dir, MANIFEST_FILE)));
+  const manifestSha256 = sha256Bytes(await fs.readFile(path.join(dir, MANIFEST_FILE)));
   if (corrupt.length) return { state: 'corrupt', reasons, files: corrupt, manifest, manifestSha256 };
   return { state: 'ok', manifest, manifestSha256 };
 }

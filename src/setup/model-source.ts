@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readLayersModelDir } from '../backbone/weights-io.js';
-import { sha256File } from '../index/file-hash.js';
 import { resnetModelDir } from '../onnx/keras-resnet.js';
 import { hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
 import { DataFileError, UserError } from '../util/errors.js';
+import { sha256File } from '../util/sha256.js';
 
 /**
  * Fingerprints of everything an export of the demo run is made from, in the terms the export

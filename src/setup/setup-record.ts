@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { FileRecord } from '../export/manifest.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
+import { readTextIfPresent } from '../util/read-if-present.js';
 import { SETUP_RECORD_FILE } from './paths.js';
 
 export const SETUP_RECORD_FORMAT = 'recipe-retrieval-demo-setup';
@@ -29,12 +30,8 @@ export class OutdatedSetupRecordError extends DataFileError {}
 
 export async function readSetupRecord(dir: string): Promise<SetupRecord | undefined> {
   const file = path.join(dir, SETUP_RECORD_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return undefined;
   let record: SetupRecord;
   try {
     record = JSON.parse(text) as SetupRecord;

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
+import { sha256Bytes } from '../util/sha256.js';
 
 /**
  * A checkpoint folder:
@@ -50,7 +50,7 @@ export async function saveCheckpoint<M extends object>(dir: string, groups: Tens
     }
   }
   const weights = Buffer.concat(parts);
-  const sha256 = createHash('sha256').update(weights).digest('hex');
+  const sha256 = sha256Bytes(weights);
   const file = `weights-${sha256.slice(0, 16)}.bin`;
   await fs.mkdir(dir, { recursive: true });
   await writeFileAtomic(path.join(dir, file), weights);
@@ -111,7 +111,7 @@ export async function loadCheckpoint<M = Record<string, unknown>>(dir: string, g
   if (bytes.byteLength !== manifest.weights.bytes) {
     throw new DataFileError(weightsPath, `has ${bytes.byteLength} bytes, checkpoint.json says ${manifest.weights.bytes}`);
   }
-  const sha = createHash('sha256').update(bytes).digest('hex');
+  const sha = sha256Bytes(bytes);
   if (sha !== manifest.weights.sha256) throw new DataFileError(weightsPath, 'sha256 does not match checkpoint.json (corrupt file)');
   const groups = new Map<string, Map<string, tf.Tensor>>();
   for (const entry of manifest.tensors) {

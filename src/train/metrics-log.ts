@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import type { RankMetrics } from '../eval/metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
+import { readTextIfPresent } from '../util/read-if-present.js';
 
 export interface DirectionPair {
   imageToRecipe: RankMetrics;
@@ -46,12 +47,8 @@ export async function appendEpochMetrics(file: string, metrics: EpochMetrics): P
 }
 
 export async function readEpochMetrics(file: string): Promise<EpochMetrics[]> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return [];
-  }
+  const text = await readTextIfPresent(file);
+  if (text === undefined) return [];
   return text.split('\n').filter((line) => line.trim()).map((line, i) => {
     try {
       return JSON.parse(line) as EpochMetrics;

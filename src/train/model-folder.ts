@@ -5,10 +5,11 @@ import { validateModelConfig, type ModelConfig } from '../model/config.js';
 import { modelParamSpecs } from '../model/param-spec.js';
 import { ParamStore } from '../model/param-store.js';
 import { DataFileError, UserError } from '../util/errors.js';
+import { sha256File } from '../util/sha256.js';
 import { hasCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { loadDictionary, type DictionaryMeta } from './dictionary-files.js';
 import {
-  pathExists, readLabelNames, readRunInfo, runPaths, sha256File, type ModelCheckpointMeta, type RunInfo,
+  pathExists, readLabelNames, readRunInfo, runPaths, type ModelCheckpointMeta, type RunInfo,
 } from './run-files.js';
 
 /** A trained model ready for inference: weights, sizes, vocabulary, labels and (stage 2a+) the dictionary. */

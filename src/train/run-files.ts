@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelConfig } from '../model/config.js';
@@ -86,10 +85,6 @@ export interface ResumeMeta extends ModelCheckpointMeta {
   globalStep: number;
   bestEpoch: number | null;
   best: EpochMetrics | null;
-}
-
-export async function sha256File(file: string): Promise<string> {
-  return createHash('sha256').update(await fs.readFile(file)).digest('hex');
 }
 
 export async function writeRunInfo(dir: string, info: RunInfo): Promise<void> {

@@ -8,6 +8,7 @@ import { modelParamSpecs } from '../model/param-spec.js';
 import { ParamStore } from '../model/param-store.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { fromRoot } from '../util/paths.js';
+import { sha256File } from '../util/sha256.js';
 import { AdamW } from './adamw.js';
 import { hasCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { loadDictionary } from './dictionary-files.js';
@@ -19,7 +20,7 @@ import { resolveModelConfig } from './model-config-file.js';
 import { loadModelFolder } from './model-folder.js';
 import { loadPairs, type PairSet } from './pairs.js';
 import {
-  pathExists, readLabelNames, readRunInfo, runPaths, sha256File, writeLabelNames, writeRunInfo,
+  pathExists, readLabelNames, readRunInfo, runPaths, writeLabelNames, writeRunInfo,
   type ResumeMeta, type RunInfo,
 } from './run-files.js';
 import { selectionRule } from './validation.js';
