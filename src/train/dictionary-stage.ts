@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { RecipeDataset } from '../data/dataset.js';
 import { formatDuration } from '../features/progress.js';
 import { UserError } from '../util/errors.js';
+import { portablePath, resolveRecordedPath } from '../util/portable-path.js';
 import { buildDictionary } from './dictionary.js';
 import { saveDictionary, type DictionaryMeta } from './dictionary-files.js';
 import { checkSameLabels, loadLabelNames, loadLinePositions } from './label-data.js';
@@ -38,7 +39,7 @@ export async function runDictionaryStage(opts: DictionaryStageOptions): Promise<
   const model = await loadModelFolder(opts.run);
   try {
     if (model.params.has('Wv.weight')) throw new UserError(`${opts.run}: the dictionary is built from a stage-1 (baseline) model; this one is stage 2`);
-    const labelsDir = path.resolve(opts.labelsDir ?? model.info?.labelsDir ?? opts.root);
+    const labelsDir = path.resolve(opts.labelsDir ?? (model.info?.labelsDir ? resolveRecordedPath(model.info.labelsDir) : opts.root));
     const labels = await loadLabelNames(labelsDir);
     checkSameLabels(model.labelNames, labels.names, labels.file);
     const positions = await loadLinePositions(labelsDir, labels.names.length);
@@ -65,7 +66,7 @@ export async function runDictionaryStage(opts: DictionaryStageOptions): Promise<
       recipesWithoutPositions: result.recipesWithoutPositions,
       linesUsed: result.linesUsed,
       linesBeyondLimit: result.linesBeyondLimit,
-      model: { checkpoint: path.resolve(model.checkpointDir), epoch: model.meta.epoch, vocabSha256: model.meta.vocabSha256 },
+      model: { checkpoint: portablePath(model.checkpointDir), epoch: model.meta.epoch, vocabSha256: model.meta.vocabSha256 },
       createdAt: new Date().toISOString(),
     };
     const dir = runPaths(model.dir).dictionary;

@@ -8,6 +8,7 @@ import { modelParamSpecs } from '../model/param-spec.js';
 import { ParamStore } from '../model/param-store.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { fromRoot } from '../util/paths.js';
+import { portablePath, resolveRecordedPath } from '../util/portable-path.js';
 import { sha256File } from '../util/sha256.js';
 import { AdamW } from './adamw.js';
 import { hasCheckpoint, loadCheckpoint } from './checkpoint.js';
@@ -85,7 +86,7 @@ async function prepareVocabulary(opts: TrainStageOptions, dataset: RecipeDataset
   const source = path.resolve(opts.vocabFile ?? DEFAULT_VOCAB);
   const vocab = await loadVocabulary(source);
   await fs.copyFile(source, target);
-  return { vocab, info: { file: 'vocab.pkl', source, sha256: await sha256File(target), words: vocab.size } };
+  return { vocab, info: { file: 'vocab.pkl', source: portablePath(source), sha256: await sha256File(target), words: vocab.size } };
 }
 
 async function initPreset(init: string): Promise<PresetName> {
@@ -168,7 +169,7 @@ export async function startRun(opts: TrainStageOptions): Promise<PreparedRun> {
     // The run carries its own copy of D, so it is a complete model folder.
     await fs.cp(initPaths.dictionary, paths.dictionary, { recursive: true });
     dictionary = model.dictionary;
-    init = { run: path.resolve(opts.init), bestEpoch: model.meta.epoch };
+    init = { run: portablePath(opts.init), bestEpoch: model.meta.epoch };
   } else {
     if (opts.init) throw new UserError('--init is for --stage debias (stage 1 starts from random weights)');
     ({ vocab, info: vocabInfo } = await prepareVocabulary(opts, dataset, paths.vocab));
@@ -193,9 +194,10 @@ export async function startRun(opts: TrainStageOptions): Promise<PreparedRun> {
     preset,
     config,
     backend: opts.backendName,
-    datasetRoot: path.resolve(opts.root),
-    labelsDir,
-    features: { cacheDir, backboneHash: data.trainViews.backboneHash },
+    // Paths inside the project are recorded relative to it, so a committed run folder names no machine path.
+    datasetRoot: portablePath(opts.root),
+    labelsDir: portablePath(labelsDir),
+    features: { cacheDir: portablePath(cacheDir), backboneHash: data.trainViews.backboneHash },
     vocab: vocabInfo,
     labels: { file: 'labels.json', source: labels.file, count: labels.names.length, names: labels.names },
     seed: opts.seed,
@@ -258,8 +260,8 @@ export async function resumeRun(out: string, epochs: number | undefined, log: (l
   });
   for (const group of loaded.groups.values()) for (const t of group.values()) t.dispose();
   const dictionary = info.stage === 'debias' ? (await loadDictionary(paths.dictionary, config, labelNames)).dictionary : undefined;
-  const dataset = await RecipeDataset.open(info.datasetRoot);
-  const data = await openData(dataset, vocab, info.features.cacheDir, info.views, log);
+  const dataset = await RecipeDataset.open(resolveRecordedPath(info.datasetRoot));
+  const data = await openData(dataset, vocab, resolveRecordedPath(info.features.cacheDir), info.views, log);
   if (data.trainViews.backboneHash !== info.features.backboneHash) {
     throw new UserError(`${info.features.cacheDir}: the cached features changed since the run started (other backbone weights)`);
   }
