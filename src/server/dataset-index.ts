@@ -10,8 +10,8 @@ import { InferencePool } from '../runtime/inference-pool.js';
 import type { Device, Provider } from '../runtime/session-factory.js';
 import { UserError } from '../util/errors.js';
 import { portablePath } from '../util/portable-path.js';
-import { openExportedModel } from './exported-model.js';
-import { embedRecipes, RECIPE_PADDING } from './recipe-tensors.js';
+import { openExportedModel } from '../runtime/exported-model.js';
+import { embedRecipes, RECIPE_PADDING } from '../runtime/recipe-tensors.js';
 
 export interface DatasetIndexOptions {
   datasetRoot: string;

@@ -4,7 +4,7 @@ import { MAX_EF, MAX_K } from '../index/recipe-index.js';
 import { ApiError } from './http-errors.js';
 import { ImageCatalog } from './image-catalog.js';
 import { predictIngredients, type PredictedIngredient } from './ingredients.js';
-import type { EncodedPhoto, PhotoEncoder } from './photo-encoder.js';
+import type { EncodedPhoto, PhotoEncoder } from '../runtime/photo-encoder.js';
 
 export interface SearchParams {
   k: number;

@@ -5,10 +5,10 @@ import { InferencePool } from '../runtime/inference-pool.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { resolveRecordedPath } from '../util/portable-path.js';
 import type { ServerConfig } from './config.js';
-import { openExportedModel, type ExportedModel } from './exported-model.js';
+import { openExportedModel, type ExportedModel } from '../runtime/exported-model.js';
 import { ImageCatalog } from './image-catalog.js';
-import { PhotoEncoder } from './photo-encoder.js';
-import { RECIPE_PADDING } from './recipe-tensors.js';
+import { PhotoEncoder } from '../runtime/photo-encoder.js';
+import { RECIPE_PADDING } from '../runtime/recipe-tensors.js';
 import { SearchService } from './search-service.js';
 
 /** What the API needs once loaded: the model, its two pools, the index and the photos it may show. */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { RecipeDataset } from '../data/dataset.js';
-import type { Split } from '../data/recipe.js';
+import type { Recipe, Split } from '../data/recipe.js';
 import type { EmbeddingMatrix } from '../eval/embeddings.js';
 import type { RankMetrics } from '../eval/metrics.js';
 import { evaluateRetrieval, type DirectionResult } from '../eval/protocol.js';
@@ -19,12 +19,30 @@ export interface DirectionsResult {
   recipeToImage: MetricsWithStd;
 }
 
+/** An ONNX export folder (src/export, src/import) evaluated from the split's photos. */
+export interface ExportAbout {
+  dir: string;
+  format: 'onnx-export';
+  modelId: string;
+  /** Training stage of the exported checkpoint, as the manifest records it. */
+  stage: string;
+  epoch?: number;
+  /** Name of the run (or checkpoint) the export was made from. */
+  sourceRun: string;
+  /** Where onnxruntime ran the graphs. */
+  provider: 'cuda' | 'cpu';
+  randomInit: false;
+}
+
 export interface EvaluationReport {
-  model: ModelSource['about'];
+  model: ModelSource['about'] | ExportAbout;
   split: Split;
   pairs: number;
-  /** Paired recipes of the split without a cached feature row (left out). */
-  pairsWithoutFeatures: number;
+  /** Run folders: paired recipes of the split without a cached feature row (left out). */
+  pairsWithoutFeatures?: number;
+  /** Exports: paired recipes whose first photo could not be read (left out; first reasons in `skippedExamples`). */
+  pairsWithoutPhotos?: number;
+  skippedExamples?: string[];
   n: number;
   runs: number;
   seed: number;
@@ -72,6 +90,62 @@ function withStd(d: DirectionResult): MetricsWithStd {
   return { medR: d.medR, r1: d.r1, r5: d.r5, r10: d.r10, std: d.std };
 }
 
+/** A split embedded by some model: row i of `images` and of `recipes` is pair i. */
+export interface SplitMatrices {
+  images: { plain: EmbeddingMatrix; debiased?: EmbeddingMatrix };
+  recipes: EmbeddingMatrix;
+  /** The split's text-only recipes (--with-noimages). */
+  extra?: EmbeddingMatrix;
+}
+
+export type RankedResults = Pick<EvaluationReport, 'n' | 'runs' | 'results' | 'withNoImages'>;
+
+/**
+ * Rank embedded pairs by the protocol (plain, debiased when present, chance, and the gallery with
+ * text-only recipes): one place for both model formats, so a run and its export report alike.
+ */
+export async function rankSplit(m: SplitMatrices, opts: Pick<EvaluateOptions, 'n' | 'runs' | 'seed' | 'split' | 'log'>): Promise<RankedResults> {
+  const count = m.recipes.rows;
+  const n = opts.n ?? (count > 1000 ? 1000 : 'all');
+  if (n !== 'all' && n > count) throw new UserError(`--n ${n} is larger than the ${count} ${opts.split} pairs with features (use --n all)`);
+  const protocol = { n, runs: opts.runs, seed: opts.seed, log: opts.log };
+  const rank = async (imageSide: EmbeddingMatrix, extraRecipes?: EmbeddingMatrix) => evaluateRetrieval(imageSide, m.recipes, { ...protocol, extraRecipes });
+  const plain = await rank(m.images.plain);
+  const size = plain.n;
+  const ranked: RankedResults = {
+    n: size,
+    runs: plain.runs,
+    results: {
+      plain: { imageToRecipe: withStd(plain.imageToRecipe), recipeToImage: withStd(plain.recipeToImage) },
+      chance: { imageToRecipe: chanceMetrics(size), recipeToImage: chanceMetrics(size) },
+    },
+  };
+  if (m.images.debiased) {
+    const debiased = await rank(m.images.debiased);
+    ranked.results.debiased = { imageToRecipe: withStd(debiased.imageToRecipe), recipeToImage: withStd(debiased.recipeToImage) };
+  }
+  if (m.extra) {
+    const plainExtra = await rank(m.images.plain, m.extra);
+    ranked.withNoImages = {
+      extraRecipes: m.extra.rows,
+      gallery: size + m.extra.rows,
+      plain: { imageToRecipe: withStd(plainExtra.imageToRecipe) },
+      chance: { imageToRecipe: chanceMetrics(size + m.extra.rows) },
+    };
+    if (m.images.debiased) {
+      ranked.withNoImages.debiased = { imageToRecipe: withStd((await rank(m.images.debiased, m.extra)).imageToRecipe) };
+    }
+  }
+  return ranked;
+}
+
+/** --with-noimages needs the split's text-only recipes. */
+export async function readTextOnlyForGallery(dataset: RecipeDataset, split: Split): Promise<Recipe[]> {
+  const textOnly = await dataset.readTextOnly(split);
+  if (textOnly.length === 0) throw new UserError(`${dataset.splitFile(split, true)}: no text-only recipes for --with-noimages`);
+  return textOnly;
+}
+
 /** Embed a split's pairs (view 0 features) with the model and rank them (DESIGN "Evaluation protocol"). */
 export async function evaluateModel(source: ModelSource, opts: EvaluateOptions): Promise<EvaluationReport> {
   const started = performance.now();
@@ -86,50 +160,19 @@ export async function evaluateModel(source: ModelSource, opts: EvaluateOptions):
     if (pairs.withoutFeatures.length) {
       opts.log(`warning: ${pairs.withoutFeatures.length} ${opts.split} pair(s) have no cached features and are left out`);
     }
-    const count = pairs.ids.length;
-    const n = opts.n ?? (count > 1000 ? 1000 : 'all');
-    if (n !== 'all' && n > count) throw new UserError(`--n ${n} is larger than the ${count} ${opts.split} pairs with features (use --n all)`);
     const images = embedImageRows(source.model, pairs.keys.map((key) => ({ cache: base, key })));
     const recipes = embedRecipeList(source.model, pairs.recipes);
-    const protocol = { n, runs: opts.runs, seed: opts.seed, log: opts.log };
-    const rank = async (imageSide: EmbeddingMatrix, extraRecipes?: EmbeddingMatrix) => evaluateRetrieval(imageSide, recipes, { ...protocol, extraRecipes });
-    const plain = await rank(images.plain);
-    const size = plain.n;
-    const report: EvaluationReport = {
+    const extra = opts.withNoImages ? embedRecipeList(source.model, encodeAll(await readTextOnlyForGallery(dataset, opts.split), source.vocab)) : undefined;
+    const ranked = await rankSplit({ images, recipes, extra }, opts);
+    return {
       model: source.about,
       split: opts.split,
-      pairs: count,
+      pairs: pairs.ids.length,
       pairsWithoutFeatures: pairs.withoutFeatures.length,
-      n: size,
-      runs: plain.runs,
       seed: opts.seed,
-      results: {
-        plain: { imageToRecipe: withStd(plain.imageToRecipe), recipeToImage: withStd(plain.recipeToImage) },
-        chance: { imageToRecipe: chanceMetrics(size), recipeToImage: chanceMetrics(size) },
-      },
-      seconds: 0,
+      ...ranked,
+      seconds: (performance.now() - started) / 1000,
     };
-    if (images.debiased) {
-      const debiased = await rank(images.debiased);
-      report.results.debiased = { imageToRecipe: withStd(debiased.imageToRecipe), recipeToImage: withStd(debiased.recipeToImage) };
-    }
-    if (opts.withNoImages) {
-      const textOnly = await dataset.readTextOnly(opts.split);
-      if (textOnly.length === 0) throw new UserError(`${dataset.splitFile(opts.split, true)}: no text-only recipes for --with-noimages`);
-      const extra = embedRecipeList(source.model, encodeAll(textOnly, source.vocab));
-      const plainExtra = await rank(images.plain, extra);
-      report.withNoImages = {
-        extraRecipes: extra.rows,
-        gallery: size + extra.rows,
-        plain: { imageToRecipe: withStd(plainExtra.imageToRecipe) },
-        chance: { imageToRecipe: chanceMetrics(size + extra.rows) },
-      };
-      if (images.debiased) {
-        report.withNoImages.debiased = { imageToRecipe: withStd((await rank(images.debiased, extra)).imageToRecipe) };
-      }
-    }
-    report.seconds = (performance.now() - started) / 1000;
-    return report;
   } finally {
     base.close();
   }

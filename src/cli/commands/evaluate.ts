@@ -1,5 +1,10 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { isSplit, SPLITS } from '../../data/recipe.js';
 import type { RankMetrics } from '../../eval/metrics.js';
+import { MANIFEST_FILE } from '../../export/io-spec.js';
+import type { Device } from '../../runtime/session-factory.js';
+import { evaluateExport } from '../../train/evaluate-export.js';
 import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { activateBackend } from '../../train/backend-setup.js';
 import { subsetSizeFlag } from '../../train/cli-flags.js';
@@ -12,22 +17,29 @@ export const evaluateCommand: Command = {
   summary: 'rank a split\'s image-recipe pairs with a trained model (medR, R@1/5/10, both directions)',
   help: `Usage: recipe-retrieval evaluate --model DIR <dataset-root> [options]
 
-Embeds every pair of the split (first image's view-0 features from the feature cache, recipe text)
-and ranks by cosine similarity (HT's protocol): for subset size N, --runs seeded subsets of N pairs,
+Embeds every pair of the split and ranks by cosine similarity (HT's protocol): for subset size N, --runs seeded subsets of N pairs,
 mean medR and R@1/5/10 (%), image->recipe and recipe->image. A model with a dictionary is reported
 with e_I alone ("plain") and with ẽ_I = e_I + pi V ("debiased"). "chance" is the expected value of a
 random ranking of the same gallery: R@K = K/G, medR = (G+1)/2.
 
-  --model DIR        model folder: a run folder (runs/<name>) or models/demo-run (required)
+A run folder (TF.js checkpoint) embeds the first image's view-0 features from the feature cache;
+an exported model folder (models/<id>/ with manifest.json, from export or import-checkpoint) runs
+image_encoder.onnx on the first photo of each pair (test transform) and recipe_encoder.onnx on the
+recipes, as the server's evaluations do, and needs no feature cache.
+
+  --model DIR        a run folder (runs/<name>, models/demo-run) or an exported model folder
+                     (models/<id>, e.g. models/demo) (required)
   --split S          ${SPLITS.join(', ')} (default test)
   --n N|all          pairs per subset (default 1000, or all when the split has fewer)
   --runs R           subsets averaged (default 10; one ranking with all)
   --seed S           seed of the subsets (default 0)
   --with-noimages    also image->recipe with the split's text-only recipes added to the gallery
-  --random-init      replace the weights by a fresh random initialisation (measured chance level)
+  --random-init      replace the weights by a fresh random initialisation (measured chance level;
+                     run folders only)
   --init-seed S      seed of --random-init (default 1)
-  --cache DIR        feature cache (default <dataset-root>/.cache/features)
-  --backend B        ${BACKEND_REQUESTS.join(' | ')} (default auto)`,
+  --cache DIR        feature cache (default <dataset-root>/.cache/features; run folders only)
+  --backend B        ${BACKEND_REQUESTS.join(' | ')} (default auto; run folders only)
+  --device D         auto | cuda | cpu: where onnxruntime runs an export (default auto)`,
   options: {
     model: { type: 'string' },
     split: { type: 'string' },
@@ -39,11 +51,12 @@ random ranking of the same gallery: R@K = K/G, medR = (G+1)/2.
     'init-seed': { type: 'string' },
     cache: { type: 'string' },
     backend: { type: 'string' },
+    device: { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
     const modelDir = stringFlag(args, 'model');
-    if (modelDir === undefined) throw new FlagError('--model is required (a run folder or models/demo-run)');
+    if (modelDir === undefined) throw new FlagError('--model is required (a run folder, models/demo-run, or an exported model folder such as models/demo)');
     const split = stringFlag(args, 'split') ?? 'test';
     if (!isSplit(split)) throw new FlagError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
     const n = subsetSizeFlag(args, 'n');
@@ -51,11 +64,25 @@ random ranking of the same gallery: R@K = K/G, medR = (G+1)/2.
     const seed = intFlag(args, 'seed', 0, 0, 2 ** 32 - 1);
     const randomInit = args.values['random-init'] === true;
     if (!randomInit && stringFlag(args, 'init-seed') !== undefined) throw new FlagError('--init-seed goes with --random-init');
+    const withNoImages = args.values['with-noimages'] === true;
+    const root = args.positionals[0];
+    // An export is recognised by its manifest; evaluateExport reads and verifies it.
+    if (existsSync(path.join(modelDir, MANIFEST_FILE))) {
+      if (randomInit) throw new FlagError(`--random-init needs a run folder: ${modelDir} is an ONNX export, whose weights are fixed in its graphs (evaluate its source run with --random-init for chance level)`);
+      for (const flag of ['cache', 'backend'] as const) {
+        if (stringFlag(args, flag) !== undefined) throw new FlagError(`--${flag} applies to run folders only: ${modelDir} is an ONNX export, evaluated from photos`);
+      }
+      const device = stringFlag(args, 'device') ?? 'auto';
+      if (!isDevice(device)) throw new FlagError(`--device must be auto, cuda or cpu, got "${device}"`);
+      const report = await evaluateExport(modelDir, { root, split, n, runs, seed, withNoImages, device, log: ctx.log });
+      return { data: report, text: formatReport(report) };
+    }
+    if (stringFlag(args, 'device') !== undefined) throw new FlagError(`--device applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE}); run folders use --backend`);
     await activateBackend(stringFlag(args, 'backend') ?? 'auto', ctx.log);
     const source = await openModelSource(modelDir, { randomInitSeed: randomInit ? intFlag(args, 'init-seed', 1, 0, 2 ** 32 - 1) : undefined });
     try {
       const report = await evaluateModel(source, {
-        root: args.positionals[0], split, n, runs, seed, withNoImages: args.values['with-noimages'] === true,
+        root, split, n, runs, seed, withNoImages,
         cacheDir: stringFlag(args, 'cache'), log: ctx.log,
       });
       return { data: report, text: formatReport(report) };
@@ -65,14 +92,22 @@ random ranking of the same gallery: R@K = K/G, medR = (G+1)/2.
   },
 };
 
+function isDevice(value: string): value is Device {
+  return value === 'auto' || value === 'cuda' || value === 'cpu';
+}
+
 function row(label: string, m: RankMetrics): string {
   const f = (v: number) => v.toFixed(1).padStart(6);
   return `${label.padEnd(34)}${String(Number(m.medR.toFixed(1))).padStart(6)}${f(m.r1)}${f(m.r5)}${f(m.r10)}`;
 }
 
 function formatReport(r: EvaluationReport): string {
+  const m = r.model;
+  const about = m.format === 'onnx-export'
+    ? `ONNX export ${m.modelId}, ${m.stage}${m.epoch !== undefined ? `, epoch ${m.epoch}` : ''}, on ${m.provider}`
+    : `${m.stage}, epoch ${m.epoch}${m.randomInit ? ', RANDOM weights' : ''}`;
   const lines = [
-    `${r.model.dir} (${r.model.stage}, epoch ${r.model.epoch}${r.model.randomInit ? ', RANDOM weights' : ''}) on ${r.split}: ` +
+    `${m.dir} (${about}) on ${r.split}: ` +
     `${r.pairs} pairs, N=${r.n}${r.runs > 1 ? `, mean of ${r.runs} subsets (seed ${r.seed})` : ''}`,
     `${''.padEnd(34)}  medR   R@1   R@5  R@10`,
   ];
@@ -91,5 +126,6 @@ function formatReport(r: EvaluationReport): string {
     lines.push(row('image->recipe  chance', w.chance.imageToRecipe));
   }
   if (r.pairsWithoutFeatures) lines.push(`${r.pairsWithoutFeatures} pair(s) without cached features left out`);
+  if (r.pairsWithoutPhotos) lines.push(`${r.pairsWithoutPhotos} pair(s) with an unreadable first photo left out`);
   return lines.join('\n');
 }

@@ -2,9 +2,9 @@ import type { Recipe } from '../data/recipe.js';
 import { batchRecipes } from '../data/text/batch.js';
 import { encodeRecipe } from '../data/text/encode.js';
 import type { Vocabulary } from '../data/text/vocabulary.js';
-import type { PaddingRules } from '../runtime/batching.js';
-import type { InferencePool } from '../runtime/inference-pool.js';
-import type { TensorMap } from '../runtime/tensor-value.js';
+import type { PaddingRules } from './batching.js';
+import type { InferencePool } from './inference-pool.js';
+import type { TensorMap } from './tensor-value.js';
 import { EMBEDDING_OUTPUT } from '../export/io-spec.js';
 
 /** Requests of different recipes may differ in every length: pad words and lines with 0 when merged. */

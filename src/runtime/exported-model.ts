@@ -6,7 +6,7 @@ import { MANIFEST_FILE } from '../export/io-spec.js';
 import { DataFileError } from '../util/errors.js';
 import { sha256Bytes } from '../util/sha256.js';
 
-/** An exported model folder (src/export) as the server and the index command use it. */
+/** An exported model folder (src/export) as the server, the index command and `evaluate` use it. */
 export interface ExportedModel {
   dir: string;
   manifest: ExportManifest;
