@@ -1,3 +1,4 @@
+import { UserError } from '../../util/errors.js';
 import { PRESET_NAMES, type PresetName } from '../../model/config.js';
 import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { activateBackend } from '../../train/backend-setup.js';
@@ -153,7 +154,11 @@ image->recipe R@1 by default, debiased in stage 2; ties go to R@5, R@10, then me
         `vocab ${prepared.config.vocabSize}, ${prepared.config.classifier.labels} labels; epochs ${h.epochs}, batch ${h.batchSize}, ` +
         `lr ${h.learningRate}, weight decay ${h.weightDecay}, x${h.lrGamma} every ${h.lrStep} epochs`,
       );
-      await trainEpochs(prepared, { log: ctx.log });
+      try {
+        await trainEpochs(prepared, { log: ctx.log });
+      } catch (err) {
+        throw explainBackendFailure(err, prepared.info.backend, prepared.params.elementCount());
+      }
       const info = prepared.info;
       const seconds = (performance.now() - started) / 1000;
       const best = info.best?.val;
@@ -166,7 +171,28 @@ image->recipe R@1 by default, debiased in stage 2; ties go to R@5, R@10, then me
         ].join('\n'),
       };
     } finally {
-      prepared.dispose();
+      // After a failed step the backend may be unusable: a second error while freeing memory must not
+      // hide the first one.
+      try {
+        prepared.dispose();
+      } catch {
+        /* the original error (or result) wins */
+      }
     }
   },
 };
+
+/**
+ * The wasm backend has a 4 GB heap: a model too big for it (the paper preset, ~200M parameters, with
+ * its activations) aborts inside WebAssembly with "memory access out of bounds". Say what to do instead.
+ */
+function explainBackendFailure(err: unknown, backend: string, parameters: number): unknown {
+  const message = (err as Error)?.message ?? String(err);
+  if (backend === 'wasm' && /memory access out of bounds|out of memory|Aborted\(/i.test(message)) {
+    return new UserError(
+      `the model (${parameters.toLocaleString('en')} parameters) ran out of the wasm backend's 4 GB memory (${message}); ` +
+      'train it with @tensorflow/tfjs-node-gpu or tfjs-node (see README), or use --preset cpu, a smaller --batch, or a --config with smaller sizes',
+    );
+  }
+  return err;
+}
