@@ -87,7 +87,6 @@ function pythonWritesAll(items: Array<[expr: string, protocol: number]>): string
   return files;
 }
 
-const pythonWrites = (expr: string, protocol: number): string => pythonWritesAll([[expr, protocol]])[0];
 const ALL_PROTOCOLS = [0, 1, 2, 3, 4, 5];
 
 // Ints around every boundary pickleparser 0.2.1 mishandles (see the gap test below).

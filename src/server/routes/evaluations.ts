@@ -1,21 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import type { Split } from '../../data/recipe.js';
 import type { ServerContext } from '../context.js';
 import { resolveDatasetRoot } from '../dataset-path.js';
-import type { Direction } from '../evaluation-run.js';
+import type { EvaluationRequest } from '../evaluation-run.js';
 import { ApiError } from '../http-errors.js';
 import { evaluationBodySchema, idParamsSchema } from '../schemas.js';
 
-interface EvaluationBody {
-  dataset: string;
-  split: Split;
-  n?: number | 'all';
-  runs: number;
-  seed: number;
-  directions: Direction[];
-  debias: boolean;
-  withNoImages: boolean;
-}
+/** The JSON body names the dataset; the server resolves its folder (`root`) inside the data folder. */
+type EvaluationBody = Omit<EvaluationRequest, 'root'>;
 
 export function registerEvaluationRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: EvaluationBody }>('/v1/evaluations', { schema: { body: evaluationBodySchema } }, async (request, reply) => {
