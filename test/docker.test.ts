@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { validate } from 'dockerfile-utils';
 import { commands } from '../src/cli/registry.js';
-import { DEVICES } from '../src/cli/commands/index.js';
+import { DEVICES } from '../src/cli/command.js';
 import { DEFAULT_INDEX_OUT, DEFAULT_MODEL_OUT, DEMO_DATASET, DEMO_RUN } from '../src/setup/paths.js';
 import { fromRoot } from '../src/util/paths.js';
 

@@ -1,4 +1,8 @@
 import type { ParseArgsConfig } from 'node:util';
+import { isSplit, SPLITS, type Split } from '../data/recipe.js';
+import type { Device } from '../runtime/session-factory.js';
+import { BACKEND_REQUESTS, isBackendRequest, type BackendRequest } from '../tf/backend.js';
+import { UserError } from '../util/errors.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -46,5 +50,28 @@ export function intFlag(args: ParsedArgs, name: string, fallback: number, min = 
   return n;
 }
 
-import { UserError } from '../util/errors.js';
 export class FlagError extends UserError {}
+
+/** --split: one of train, val, test; `fallback` when absent, required when there is none. */
+export function splitFlag(args: ParsedArgs, fallback?: Split): Split {
+  const split = stringFlag(args, 'split') ?? fallback;
+  if (split === undefined) throw new FlagError(`--split is required (${SPLITS.join(', ')})`);
+  if (!isSplit(split)) throw new FlagError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
+  return split;
+}
+
+/** --backend: a TF.js backend request (`fallback` when absent). */
+export function backendFlag(args: ParsedArgs, fallback: BackendRequest): BackendRequest {
+  const backend = stringFlag(args, 'backend') ?? fallback;
+  if (!isBackendRequest(backend)) throw new FlagError(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got "${backend}"`);
+  return backend;
+}
+
+export const DEVICES: readonly Device[] = ['auto', 'cuda', 'cpu'];
+
+/** --device for onnxruntime (flag or environment value; auto when absent). */
+export function deviceFlag(value: string | undefined): Device {
+  const device = value ?? 'auto';
+  if (!(DEVICES as readonly string[]).includes(device)) throw new FlagError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
+  return device as Device;
+}

@@ -1,16 +1,15 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { isSplit, SPLITS } from '../../data/recipe.js';
+import { SPLITS } from '../../data/recipe.js';
 import type { RankMetrics } from '../../eval/metrics.js';
 import { MANIFEST_FILE } from '../../export/io-spec.js';
-import type { Device } from '../../runtime/session-factory.js';
 import { evaluateExport } from '../../train/evaluate-export.js';
 import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { activateBackend } from '../../train/backend-setup.js';
 import { subsetSizeFlag } from '../../train/cli-flags.js';
 import { evaluateModel, type EvaluationReport } from '../../train/evaluate-model.js';
 import { openModelSource } from '../../train/model-source.js';
-import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+import { deviceFlag, FlagError, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
@@ -57,8 +56,7 @@ recipes, as the server's evaluations do, and needs no feature cache.
   async run(args, ctx) {
     const modelDir = stringFlag(args, 'model');
     if (modelDir === undefined) throw new FlagError('--model is required (a run folder, models/demo-run, or an exported model folder such as models/demo)');
-    const split = stringFlag(args, 'split') ?? 'test';
-    if (!isSplit(split)) throw new FlagError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
+    const split = splitFlag(args, 'test');
     const n = subsetSizeFlag(args, 'n');
     const runs = intFlag(args, 'runs', 10, 1, 10_000);
     const seed = intFlag(args, 'seed', 0, 0, 2 ** 32 - 1);
@@ -72,8 +70,7 @@ recipes, as the server's evaluations do, and needs no feature cache.
       for (const flag of ['cache', 'backend'] as const) {
         if (stringFlag(args, flag) !== undefined) throw new FlagError(`--${flag} applies to run folders only: ${modelDir} is an ONNX export, evaluated from photos`);
       }
-      const device = stringFlag(args, 'device') ?? 'auto';
-      if (!isDevice(device)) throw new FlagError(`--device must be auto, cuda or cpu, got "${device}"`);
+      const device = deviceFlag(stringFlag(args, 'device'));
       const report = await evaluateExport(modelDir, { root, split, n, runs, seed, withNoImages, device, log: ctx.log });
       return { data: report, text: formatReport(report) };
     }
@@ -91,10 +88,6 @@ recipes, as the server's evaluations do, and needs no feature cache.
     }
   },
 };
-
-function isDevice(value: string): value is Device {
-  return value === 'auto' || value === 'cuda' || value === 'cpu';
-}
 
 function row(label: string, m: RankMetrics): string {
   const f = (v: number) => v.toFixed(1).padStart(6);

@@ -1,6 +1,6 @@
 import { exportModel, type ImageExport } from '../../export/export-model.js';
-import { BACKEND_REQUESTS, isBackendRequest } from '../../tf/backend.js';
-import { FlagError, stringFlag, type Command } from '../command.js';
+import { BACKEND_REQUESTS } from '../../tf/backend.js';
+import { backendFlag, FlagError, stringFlag, type Command } from '../command.js';
 
 const IMAGE_CHOICES: readonly ImageExport[] = ['full', 'head', 'both'];
 
@@ -39,8 +39,7 @@ For a model without the debiasing projection Wv, debiased_embedding equals embed
     if (!out) throw new FlagError('--out is required (e.g. --out models/my-model)');
     const image = stringFlag(args, 'image') ?? 'both';
     if (!(IMAGE_CHOICES as readonly string[]).includes(image)) throw new FlagError(`--image must be one of ${IMAGE_CHOICES.join(', ')}, got "${image}"`);
-    const backend = stringFlag(args, 'backend') ?? 'wasm';
-    if (!isBackendRequest(backend)) throw new FlagError(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got "${backend}"`);
+    const backend = backendFlag(args, 'wasm');
     const summary = await exportModel({
       runDir: args.positionals[0],
       outDir: out,

@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { isSplit, SPLITS } from '../../data/recipe.js';
 import { extractFeatures, type ExtractSummary } from '../../features/extract.js';
 import { formatDuration } from '../../features/progress.js';
-import { BACKEND_REQUESTS, isBackendRequest } from '../../tf/backend.js';
-import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+import { BACKEND_REQUESTS } from '../../tf/backend.js';
+import { backendFlag, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
 
 /** Where the cache goes without --cache: beside the data, in a folder .gitignore already excludes. */
 export function defaultFeatureCacheDir(root: string): string {
@@ -41,11 +40,8 @@ Missing or unreadable images are counted and listed, not fatal.
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
     const root = args.positionals[0];
-    const split = stringFlag(args, 'split');
-    if (split === undefined) throw new FlagError(`--split is required (${SPLITS.join(', ')})`);
-    if (!isSplit(split)) throw new FlagError(`--split must be one of ${SPLITS.join(', ')}, got "${split}"`);
-    const backend = stringFlag(args, 'backend') ?? 'auto';
-    if (!isBackendRequest(backend)) throw new FlagError(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got "${backend}"`);
+    const split = splitFlag(args);
+    const backend = backendFlag(args, 'auto');
     const limitRaw = stringFlag(args, 'limit');
 
     // Ctrl-C: finish the current batch and commit it, so the next run resumes there. A second Ctrl-C kills.

@@ -1,17 +1,7 @@
 import { isSplit, SPLITS, type Split } from '../../data/recipe.js';
 import { MAX_EF } from '../../index/recipe-index.js';
-import type { Device } from '../../runtime/session-factory.js';
 import { buildDatasetIndex, DEFAULT_EF_SEARCH } from '../../server/dataset-index.js';
-import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
-
-export const DEVICES: readonly Device[] = ['auto', 'cuda', 'cpu'];
-
-/** --device, shared by index and serve. */
-export function deviceFlag(value: string | undefined): Device {
-  const device = value ?? 'auto';
-  if (!(DEVICES as readonly string[]).includes(device)) throw new FlagError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
-  return device as Device;
-}
+import { DEVICES, deviceFlag, FlagError, intFlag, stringFlag, type Command } from '../command.js';
 
 /** --split: one split, a comma list (indexed in that order) or `all` (train, val, test). */
 export function splitsFlag(value: string | undefined): Split[] {

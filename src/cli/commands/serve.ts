@@ -3,8 +3,7 @@ import { buildServer } from '../../server/app.js';
 import { SERVER_DEFAULTS, type ServerConfig } from '../../server/config.js';
 import { MAX_EF } from '../../index/recipe-index.js';
 import { UserError } from '../../util/errors.js';
-import { FlagError, stringFlag, type Command, type ParsedArgs } from '../command.js';
-import { deviceFlag } from './index.js';
+import { deviceFlag, FlagError, stringFlag, type Command, type ParsedArgs } from '../command.js';
 
 /** Flag, else environment variable, else the default. */
 function setting(args: ParsedArgs, flag: string, env: string): string | undefined {

@@ -1,8 +1,8 @@
 import { PARITY_TOLERANCE } from '../../export/parity.js';
 import { formatVerifyReport, verifyExport } from '../../export/verify.js';
-import { BACKEND_REQUESTS, isBackendRequest } from '../../tf/backend.js';
+import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { UserError } from '../../util/errors.js';
-import { FlagError, stringFlag, type Command } from '../command.js';
+import { backendFlag, FlagError, stringFlag, type Command } from '../command.js';
 
 function parseBatchSizes(raw: string): number[] {
   const sizes = raw.split(',').map((s) => s.trim());
@@ -41,8 +41,7 @@ Exits non-zero when any error is above the tolerance or any exact check fails.
   async run(args, ctx) {
     const runDir = stringFlag(args, 'run');
     if (!runDir) throw new FlagError('--run is required (the training run folder the model was exported from)');
-    const backend = stringFlag(args, 'backend') ?? 'wasm';
-    if (!isBackendRequest(backend)) throw new FlagError(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got "${backend}"`);
+    const backend = backendFlag(args, 'wasm');
     const toleranceRaw = stringFlag(args, 'tolerance');
     const tolerance = toleranceRaw === undefined ? PARITY_TOLERANCE : Number(toleranceRaw);
     if (!(tolerance > 0)) throw new FlagError(`--tolerance must be a positive number, got "${toleranceRaw}"`);
