@@ -9,7 +9,7 @@ import type { SimilarityKernel } from '../src/eval/kernels/similarity-kernel.js'
 import { createTfjsKernel } from '../src/eval/kernels/tfjs-kernel.js';
 import { median, rankMetrics, recallAt } from '../src/eval/metrics.js';
 import { evaluateRetrieval, type RetrievalEvaluation } from '../src/eval/protocol.js';
-import { rankTrueMatches } from '../src/eval/ranks.js';
+import { exactDot, kernelTolerance, rankTrueMatches } from '../src/eval/ranks.js';
 import { drawSubsets } from '../src/eval/subsets.js';
 import { UserError } from '../src/util/errors.js';
 import { SeededRandom } from '../src/util/random.js';
@@ -84,12 +84,14 @@ const IMAGES_6 = mat([
 ]); // norm 4
 
 const KERNELS: [string, () => Promise<SimilarityKernel>][] = [
+  ['ort', () => loadSimilarityKernel('ort')],
   ['js', async () => jsKernel],
   ['wasm', () => loadSimilarityKernel('wasm')],
 ];
 
-test('loading the wasm kernel leaves the global tf backend alone', async () => {
-  const kernel = await loadSimilarityKernel('auto');
+test('auto picks onnxruntime; loading the wasm kernel leaves the global tf backend alone', async () => {
+  assert.equal((await loadSimilarityKernel('auto')).name, 'ort');
+  const kernel = await loadSimilarityKernel('wasm');
   assert.equal(kernel.name, 'wasm');
   // Registering wasm (priority 2) must not have made it the default of code that chose nothing.
   assert.equal(tf.getBackend(), 'cpu');
@@ -105,7 +107,7 @@ for (const [name, load] of KERNELS) {
     assert.deepEqual(r.imageToRecipe, [1, 3, 1, 3]);
     // Columns [1,2/3,0,2/3] [0,1/3,2/3,2/3] [0,2/3,2/3,0] [0,0,1/3,1/3].
     assert.deepEqual(r.recipeToImage, [1, 3, 1, 1]);
-    const ev = await evaluateRetrieval(IMAGES_4, oneHots(4), { n: 'all', similarityKernel: name as 'js' | 'wasm' });
+    const ev = await evaluateRetrieval(IMAGES_4, oneHots(4), { n: 'all', similarityKernel: name as 'ort' | 'js' | 'wasm' });
     assert.deepEqual(pick(ev.imageToRecipe), { medR: 2, r1: 50, r5: 100, r10: 100 });
     assert.deepEqual(pick(ev.recipeToImage), { medR: 1, r1: 75, r5: 100, r10: 100 });
     assert.equal(ev.kernel, name);
@@ -116,7 +118,7 @@ for (const [name, load] of KERNELS) {
     const r = await ranksOf(kernel, IMAGES_6, oneHots(6), undefined, { rowBlock: 4, columnChunk: 5 });
     assert.deepEqual(r.imageToRecipe, [6, 1, 3, 3, 1, 6]);
     assert.deepEqual(r.recipeToImage, [5, 1, 3, 3, 1, 2]);
-    const ev = await evaluateRetrieval(IMAGES_6, oneHots(6), { n: 'all', similarityKernel: name as 'js' | 'wasm' });
+    const ev = await evaluateRetrieval(IMAGES_6, oneHots(6), { n: 'all', similarityKernel: name as 'ort' | 'js' | 'wasm' });
     assert.equal(ev.imageToRecipe.medR, 3); // sorted 1,1,3,3,6,6
     assert.equal(ev.imageToRecipe.r1, 100 / 3);
     assert.equal(ev.imageToRecipe.r5, 200 / 3);
@@ -135,7 +137,7 @@ for (const [name, load] of KERNELS) {
     // image and the zero recipe tie with everything, so they rank 1.
     assert.deepEqual(r.imageToRecipe, [3, 1, 2]);
     assert.deepEqual(r.recipeToImage, [3, 2, 1]);
-    const ev = await evaluateRetrieval(images, recipes, { n: 'all', similarityKernel: name as 'js' | 'wasm' });
+    const ev = await evaluateRetrieval(images, recipes, { n: 'all', similarityKernel: name as 'ort' | 'js' | 'wasm' });
     assert.deepEqual(ev.zeroEmbeddings, { images: 1, recipes: 1, extraRecipes: 0 });
   });
 
@@ -146,7 +148,7 @@ for (const [name, load] of KERNELS) {
     const r = await ranksOf(kernel, IMAGES_4, oneHots(4), extra);
     assert.deepEqual(r.imageToRecipe, [1, 4, 2, 4]);
     assert.deepEqual(r.recipeToImage, [1, 3, 1, 1]);
-    const ev = await evaluateRetrieval(IMAGES_4, oneHots(4), { n: 'all', extraRecipes: extra, similarityKernel: name as 'js' | 'wasm' });
+    const ev = await evaluateRetrieval(IMAGES_4, oneHots(4), { n: 'all', extraRecipes: extra, similarityKernel: name as 'ort' | 'js' | 'wasm' });
     assert.equal(ev.galleryExtra, 1);
     assert.deepEqual(pick(ev.imageToRecipe), { medR: 3, r1: 25, r5: 100, r10: 100 });
     assert.deepEqual(pick(ev.recipeToImage), { medR: 1, r1: 75, r5: 100, r10: 100 });
@@ -182,6 +184,7 @@ test('all kernels agree with a float64 brute-force reference across block edges'
   assert.ok(ref.closest > 1e-6 && ref.exactTies === 0, `near tie ${ref.closest}, ${ref.exactTies} exact`);
   assert.ok(ref.imageToRecipe.some((r) => r > 10) && ref.recipeToImage.some((r) => r > 10), 'data should not be trivially ranked');
   const kernels: SimilarityKernel[] = [
+    await loadSimilarityKernel('ort'),
     jsKernel,
     await loadSimilarityKernel('wasm'),
     await createTfjsKernel('wasm', { pretranspose: false }),
@@ -335,3 +338,101 @@ function strip(e: RetrievalEvaluation) {
   const { seconds: _s, ...rest } = e;
   return rest;
 }
+
+/**
+ * The rank pass as it was before near-ties were settled exactly (kernel-computed diagonal, every
+ * comparison by the kernel's float32 value): kept here to show the new pass gives the same ranks
+ * wherever no comparison is within float32 rounding of a tie.
+ */
+async function oldRanks(kernel: SimilarityKernel, images: EmbeddingMatrix, recipes: EmbeddingMatrix, rowBlock: number) {
+  const { rows: n, dim } = images;
+  const diag = new Float32Array(n);
+  for (let r0 = 0; r0 < n; r0 += rowBlock) {
+    const w = Math.min(n, r0 + rowBlock) - r0;
+    const p = kernel.prepare(recipes.values.subarray(r0 * dim, (r0 + w) * dim), w, dim);
+    const s = await p.multiply(images.values.subarray(r0 * dim, (r0 + w) * dim), w);
+    for (let i = 0; i < w; i++) diag[r0 + i] = s[i * w + i];
+    p.dispose();
+  }
+  const rowCount = new Array<number>(n).fill(1);
+  const colCount = new Array<number>(n).fill(1);
+  const p = kernel.prepare(recipes.values, n, dim);
+  for (let r0 = 0; r0 < n; r0 += rowBlock) {
+    const w = Math.min(n, r0 + rowBlock) - r0;
+    const s = await p.multiply(images.values.subarray(r0 * dim, (r0 + w) * dim), w);
+    for (let i = 0; i < w; i++) {
+      for (let c = 0; c < n; c++) {
+        if (c === r0 + i) continue;
+        if (s[i * n + c] > diag[r0 + i]) rowCount[r0 + i]++;
+        if (s[i * n + c] > diag[c]) colCount[c]++;
+      }
+    }
+  }
+  p.dispose();
+  return { imageToRecipe: rowCount, recipeToImage: colCount };
+}
+
+function gaussianRows(rng: SeededRandom, rows: number, dim: number): EmbeddingMatrix {
+  const values = new Float32Array(rows * dim);
+  for (let i = 0; i < values.length; i++) values[i] = rng.nextFloat() + rng.nextFloat() + rng.nextFloat() - 1.5;
+  return { values, rows, dim };
+}
+
+test('old and new rank passes agree on random cases (1024-d, no comparison within rounding of a tie)', async () => {
+  const rng = new SeededRandom(5);
+  const recipes = gaussianRows(rng, 300, 1024);
+  const noise = gaussianRows(rng, 300, 1024);
+  const images = { ...recipes, values: recipes.values.map((v, k) => v + 20 * noise.values[k]) };
+  const img = l2NormalizeRows(images).matrix;
+  const rec = l2NormalizeRows(recipes).matrix;
+  const wasm = await loadSimilarityKernel('wasm');
+  const old = await oldRanks(wasm, img, rec, 64);
+  assert.ok(old.imageToRecipe.some((r) => r > 10) && old.imageToRecipe.some((r) => r === 1), 'ranks should be spread');
+  for (const kernel of [await loadSimilarityKernel('ort'), wasm, jsKernel]) {
+    const r = await rankTrueMatches(img, rec, undefined, { kernel, rowBlock: 64, columnChunk: 128 });
+    assert.deepEqual(Array.from(r.imageToRecipe), old.imageToRecipe, kernel.name);
+    assert.deepEqual(Array.from(r.recipeToImage), old.recipeToImage, kernel.name);
+  }
+});
+
+test('near-ties below float32 resolution are settled exactly, the same by every kernel', async () => {
+  const rng = new SeededRandom(8);
+  const n = 40;
+  const dim = 256;
+  const recipes = gaussianRows(rng, n, dim);
+  const images = { ...recipes, values: recipes.values.slice() };
+  for (let k = 0; k < images.values.length; k++) images.values[k] += 0.3 * (rng.nextFloat() - 0.5);
+  const img = l2NormalizeRows(images).matrix;
+  const rec = l2NormalizeRows(recipes).matrix;
+  const row = (m: EmbeddingMatrix, i: number) => m.values.subarray(i * dim, (i + 1) * dim);
+  // Recipe i+20 := recipe i nudged by one float32 ulp in a few entries: similarities to image i
+  // then differ from the true pair's by ~1e-8, far below a float32 dot product's rounding (~1e-6).
+  let nearTies = 0;
+  for (let i = 0; i < 20; i++) {
+    const copy = row(rec, i + 20);
+    copy.set(row(rec, i));
+    for (let t = 0; t < 3; t++) {
+      const k = rng.nextInt(dim);
+      const bumped = new Float32Array([copy[k]]);
+      new Int32Array(bumped.buffer)[0] += rng.nextInt(2) === 0 ? 1 : -1;
+      copy[k] = bumped[0];
+    }
+  }
+  // Brute force on the definition: float64 sums of the float32 rows, strictly greater.
+  const sim = (i: number, j: number) => exactDot(img.values, i * dim, rec.values, j * dim, dim);
+  const expectI2r = Array.from({ length: n }, (_, i) => 1 + Array.from({ length: n }, (_, j) => j).filter((j) => j !== i && sim(i, j) > sim(i, i)).length);
+  const expectR2i = Array.from({ length: n }, (_, j) => 1 + Array.from({ length: n }, (_, i) => i).filter((i) => i !== j && sim(i, j) > sim(j, j)).length);
+  for (let i = 0; i < 20; i++) {
+    const gap = Math.abs(sim(i, i + 20) - sim(i, i));
+    if (gap > 0 && gap < 1e-6) nearTies++;
+  }
+  assert.ok(nearTies >= 15, `only ${nearTies} near-ties were made`);
+  assert.ok(kernelTolerance(dim) > 1e-6 && kernelTolerance(1024) < 1e-4, `tolerance ${kernelTolerance(dim)}`);
+  for (const kernel of [await loadSimilarityKernel('ort'), await loadSimilarityKernel('wasm'), jsKernel, await createTfjsKernel('cpu')]) {
+    for (const blocks of [{ rowBlock: 7, columnChunk: 13 }, { rowBlock: 64, columnChunk: 64 }]) {
+      const r = await rankTrueMatches(img, rec, undefined, { kernel, ...blocks });
+      assert.deepEqual(Array.from(r.imageToRecipe), expectI2r, `${kernel.name} ${JSON.stringify(blocks)}`);
+      assert.deepEqual(Array.from(r.recipeToImage), expectR2i, `${kernel.name} ${JSON.stringify(blocks)}`);
+    }
+  }
+});
