@@ -1,3 +1,4 @@
+import { PRECISIONS, type Precision } from '../runtime/exported-model.js';
 import type { ParseArgsConfig } from 'node:util';
 import { isSplit, SPLITS, type Split } from '../data/recipe.js';
 import type { Device } from '../runtime/session-factory.js';
@@ -68,6 +69,13 @@ export function backendFlag(args: ParsedArgs, fallback: BackendRequest): Backend
 }
 
 export const DEVICES: readonly Device[] = ['auto', 'cuda', 'cpu'];
+
+/** --precision of the image encoder (flag or environment value; fp32 when absent). */
+export function precisionFlag(value: string | undefined): Precision {
+  const precision = value ?? 'fp32';
+  if (!(PRECISIONS as readonly string[]).includes(precision)) throw new FlagError(`--precision must be one of ${PRECISIONS.join(', ')}, got "${precision}"`);
+  return precision as Precision;
+}
 
 /** --device for onnxruntime (flag or environment value; auto when absent). */
 export function deviceFlag(value: string | undefined): Device {

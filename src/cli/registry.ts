@@ -10,6 +10,7 @@ import { setupCommand } from './commands/setup.js';
 import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
+import { quantizeCommand } from './commands/quantize.js';
 import { trainCommand } from './commands/train.js';
 import { verifyExportCommand } from './commands/verify-export.js';
 
@@ -24,6 +25,7 @@ export const commands: Command[] = [
   exportBackboneCommand,
   exportCommand,
   verifyExportCommand,
+  quantizeCommand,
   importCheckpointCommand,
   indexCommand,
   serveCommand,

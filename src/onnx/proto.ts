@@ -16,6 +16,7 @@ export const OPSET_VERSION = 17;
 export const DataType = {
   float32: 1,
   uint8: 2,
+  int8: 3,
   int32: 6,
   int64: 7,
   bool: 9,

@@ -3,7 +3,7 @@ import type { OnnxTypes } from './proto.js';
 import { DataType } from './proto.js';
 
 /** Constant tensor data the builder can store as an initializer. */
-export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
@@ -11,6 +11,7 @@ export function dtypeOf(data: TensorData): keyof typeof DataType {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof BigInt64Array) return 'int64';
   if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Int8Array) return 'int8';
   return 'uint8';
 }
 
@@ -38,6 +39,6 @@ function toLittleEndian(data: TensorData): Uint8Array {
   if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(i * 4, v, true));
   else if (data instanceof BigInt64Array) data.forEach((v, i) => view.setBigInt64(i * 8, v, true));
   else if (data instanceof Int32Array) data.forEach((v, i) => view.setInt32(i * 4, v, true));
-  else out.set(data);
+  else out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return out;
 }

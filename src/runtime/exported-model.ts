@@ -3,8 +3,13 @@ import path from 'node:path';
 import { loadVocabulary, type Vocabulary } from '../data/text/vocabulary.js';
 import { checkManifestFiles, readExportManifest, type ExportedGraph, type ExportManifest } from '../export/manifest.js';
 import { MANIFEST_FILE } from '../export/io-spec.js';
-import { DataFileError } from '../util/errors.js';
-import { sha256Bytes } from '../util/sha256.js';
+import { baseManifestText, type QuantizedEncoderRecord } from '../quantize/quantize-model.js';
+import { DataFileError, UserError } from '../util/errors.js';
+import { sha256Bytes, sha256File } from '../util/sha256.js';
+
+/** Which image encoder to run: the exported float32 graph, or its int8 quantization (`quantize`). */
+export type Precision = 'fp32' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
 
 /** An exported model folder (src/export) as the server, the index command and `evaluate` use it. */
 export interface ExportedModel {
@@ -18,27 +23,36 @@ export interface ExportedModel {
   recipeEncoderPath: string;
   /** Absent for a head-only export (feature maps in, no photos): such a model can build indexes but not serve photos. */
   imageEncoderPath?: string;
+  /** Precision of the image encoder at imageEncoderPath. */
+  precision: Precision;
 }
 
 /**
  * Read and verify an exported model folder: the manifest, every file's size and sha256, the
  * vocabulary and the label names (their count must match the ingredient logits).
  */
-export async function openExportedModel(dir: string): Promise<ExportedModel> {
-  const manifest = await readExportManifest(dir);
+export async function openExportedModel(dir: string, opts: { precision?: Precision } = {}): Promise<ExportedModel> {
+  const precision = opts.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision)) throw new UserError(`unknown precision "${String(precision)}" (choose one of ${PRECISIONS.join(', ')})`);
+  const manifest = await readExportManifest(dir) as ExportManifest & { quantized?: { int8?: QuantizedEncoderRecord } };
   await checkManifestFiles(dir, manifest);
   const manifestBytes = await fs.readFile(path.join(dir, MANIFEST_FILE));
   const vocab = await loadVocabulary(path.join(dir, manifest.vocabulary.file));
   const labels = await readLabels(path.join(dir, manifest.labels.file), manifest.labels.count);
   const graphPath = (g: ExportedGraph | undefined) => (g ? path.join(dir, g.file) : undefined);
+  let imageEncoderPath = graphPath(manifest.models.imageEncoder);
+  if (precision === 'int8') imageEncoderPath = await int8EncoderPath(dir, manifest.quantized?.int8);
   return {
     dir,
     manifest,
-    manifestSha256: sha256Bytes(manifestBytes),
+    // Quantizing adds a block to manifest.json but changes no graph an index depends on: the
+    // identity stays the sha256 of the manifest as exported.
+    manifestSha256: manifest.quantized ? sha256Bytes(baseManifestText(manifest)) : sha256Bytes(manifestBytes),
     vocab,
     labels,
     recipeEncoderPath: graphPath(manifest.models.recipeEncoder)!,
-    imageEncoderPath: graphPath(manifest.models.imageEncoder),
+    imageEncoderPath,
+    precision,
   };
 }
 
@@ -53,4 +67,14 @@ async function readLabels(file: string, count: number): Promise<string[]> {
   if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string')) throw new DataFileError(file, 'expected {"labels": [names]}');
   if (labels.length !== count) throw new DataFileError(file, `holds ${labels.length} labels, the manifest says ${count}`);
   return labels as string[];
+}
+
+/** The int8 image encoder recorded by `quantize`, checked against its sha256. */
+async function int8EncoderPath(dir: string, record: QuantizedEncoderRecord | undefined): Promise<string> {
+  if (!record) throw new UserError(`${dir}: no int8 image encoder; make one with: recipe-retrieval quantize --model ${dir} <dataset-root>`);
+  const file = path.join(dir, record.file);
+  const sha = await sha256File(file).catch(() => undefined);
+  if (sha === undefined) throw new DataFileError(file, 'listed in manifest.json (quantized.int8) but missing');
+  if (sha !== record.sha256) throw new DataFileError(file, 'sha256 differs from manifest.json (quantized.int8): modified or corrupt; run quantize again');
+  return file;
 }

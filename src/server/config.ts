@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { Precision } from '../runtime/exported-model.js';
 import type { Device } from '../runtime/session-factory.js';
 import { DEFAULT_MAX_PIXELS } from '../data/images/index.js';
 
@@ -9,6 +10,8 @@ export interface ServerConfig {
   /** Index folder (recipe-retrieval index) built with that model. */
   indexDir: string;
   device: Device;
+  /** Image encoder precision: the exported fp32 graph or its int8 quantization. */
+  precision: Precision;
   /** Where the index's dataset lives now (default: the root its manifest records). */
   datasetRoot?: string;
   /** Folder that evaluation requests name their datasets in; evaluations are refused without it. */
@@ -33,6 +36,7 @@ export interface ServerConfig {
 
 export const SERVER_DEFAULTS = {
   device: 'auto' as Device,
+  precision: 'fp32' as Precision,
   imageWorkers: 1,
   threadsPerWorker: availableParallelism(),
   maxBatch: 16,

@@ -35,7 +35,7 @@ export interface LoadHooks {
  * index, refusing one built by another model or another export of it.
  */
 export async function loadServices(config: ServerConfig, hooks: LoadHooks): Promise<Services> {
-  const model = await openExportedModel(config.modelDir);
+  const model = await openExportedModel(config.modelDir, { precision: config.precision });
   if (!model.imageEncoderPath) {
     throw new UserError(`${config.modelDir}: the model has no image_encoder.onnx (exported with --image head); the server needs the photo encoder: export with --image full or both`);
   }

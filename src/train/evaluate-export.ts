@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { RecipeDataset } from '../data/dataset.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS } from '../data/images/index.js';
 import { embeddingMatrix } from '../eval/embeddings.js';
-import { openExportedModel } from '../runtime/exported-model.js';
+import { openExportedModel, type Precision } from '../runtime/exported-model.js';
 import { InferencePool } from '../runtime/inference-pool.js';
 import { PhotoEncoder } from '../runtime/photo-encoder.js';
 import { RECIPE_PADDING } from '../runtime/recipe-tensors.js';
@@ -13,6 +13,8 @@ import { rankSplit, readTextOnlyForGallery, type EvaluateOptions, type Evaluatio
 
 export interface EvaluateExportOptions extends Omit<EvaluateOptions, 'cacheDir'> {
   device: Device;
+  /** Image encoder precision (default fp32; int8 needs `quantize` first). */
+  precision?: Precision;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface EvaluateExportOptions extends Omit<EvaluateOptions, 'cacheDir'>
  */
 export async function evaluateExport(dir: string, opts: EvaluateExportOptions): Promise<EvaluationReport> {
   const started = performance.now();
-  const model = await openExportedModel(dir);
+  const model = await openExportedModel(dir, { precision: opts.precision });
   if (!model.imageEncoderPath) {
     throw new UserError(`${dir}: the export has no image_encoder.onnx (exported with --image head), so it cannot embed photos; export with --image full or both`);
   }
@@ -71,7 +73,7 @@ export async function evaluateExport(dir: string, opts: EvaluateExportOptions): 
     return {
       model: {
         dir, format: 'onnx-export', modelId: model.manifest.modelId, stage: model.manifest.stage, epoch: model.manifest.source.epoch,
-        sourceRun: model.manifest.source.runName, provider: imagePool.provider, randomInit: false,
+        sourceRun: model.manifest.source.runName, provider: imagePool.provider, precision: model.precision, randomInit: false,
       },
       split: opts.split,
       pairs: rows,

@@ -31,6 +31,8 @@ export interface ExportAbout {
   sourceRun: string;
   /** Where onnxruntime ran the graphs. */
   provider: 'cuda' | 'cpu';
+  /** Image encoder precision (int8: the graph quantize made). */
+  precision: 'fp32' | 'int8';
   randomInit: false;
 }
 

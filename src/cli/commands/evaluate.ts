@@ -9,7 +9,7 @@ import { activateBackend } from '../../train/backend-setup.js';
 import { subsetSizeFlag } from '../../train/cli-flags.js';
 import { evaluateModel, type EvaluationReport } from '../../train/evaluate-model.js';
 import { openModelSource } from '../../train/model-source.js';
-import { deviceFlag, FlagError, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
+import { deviceFlag, FlagError, precisionFlag, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
@@ -38,7 +38,8 @@ recipes, as the server's evaluations do, and needs no feature cache.
   --init-seed S      seed of --random-init (default 1)
   --cache DIR        feature cache (default <dataset-root>/.cache/features; run folders only)
   --backend B        ${BACKEND_REQUESTS.join(' | ')} (default auto; run folders only)
-  --device D         auto | cuda | cpu: where onnxruntime runs an export (default auto)`,
+  --device D         auto | cuda | cpu: where onnxruntime runs an export (default auto)
+  --precision P      fp32 | int8: an export's image encoder, int8 = the one quantize made (default fp32)`,
   options: {
     model: { type: 'string' },
     split: { type: 'string' },
@@ -51,6 +52,7 @@ recipes, as the server's evaluations do, and needs no feature cache.
     cache: { type: 'string' },
     backend: { type: 'string' },
     device: { type: 'string' },
+    precision: { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
@@ -71,9 +73,11 @@ recipes, as the server's evaluations do, and needs no feature cache.
         if (stringFlag(args, flag) !== undefined) throw new FlagError(`--${flag} applies to run folders only: ${modelDir} is an ONNX export, evaluated from photos`);
       }
       const device = deviceFlag(stringFlag(args, 'device'));
-      const report = await evaluateExport(modelDir, { root, split, n, runs, seed, withNoImages, device, log: ctx.log });
+      const precision = precisionFlag(stringFlag(args, 'precision'));
+      const report = await evaluateExport(modelDir, { root, split, n, runs, seed, withNoImages, device, precision, log: ctx.log });
       return { data: report, text: formatReport(report) };
     }
+    if (stringFlag(args, 'precision') !== undefined) throw new FlagError(`--precision applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE})`);
     if (stringFlag(args, 'device') !== undefined) throw new FlagError(`--device applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE}); run folders use --backend`);
     await activateBackend(stringFlag(args, 'backend') ?? 'auto', ctx.log);
     const source = await openModelSource(modelDir, { randomInitSeed: randomInit ? intFlag(args, 'init-seed', 1, 0, 2 ** 32 - 1) : undefined });
@@ -97,7 +101,7 @@ function row(label: string, m: RankMetrics): string {
 function formatReport(r: EvaluationReport): string {
   const m = r.model;
   const about = m.format === 'onnx-export'
-    ? `ONNX export ${m.modelId}, ${m.stage}${m.epoch !== undefined ? `, epoch ${m.epoch}` : ''}, on ${m.provider}`
+    ? `ONNX export ${m.modelId}, ${m.stage}${m.epoch !== undefined ? `, epoch ${m.epoch}` : ''}, on ${m.provider}${m.precision === 'int8' ? ', int8 image encoder' : ''}`
     : `${m.stage}, epoch ${m.epoch}${m.randomInit ? ', RANDOM weights' : ''}`;
   const lines = [
     `${m.dir} (${about}) on ${r.split}: ` +

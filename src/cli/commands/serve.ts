@@ -3,7 +3,7 @@ import { buildServer } from '../../server/app.js';
 import { SERVER_DEFAULTS, type ServerConfig } from '../../server/config.js';
 import { MAX_EF } from '../../index/recipe-index.js';
 import { UserError } from '../../util/errors.js';
-import { deviceFlag, FlagError, stringFlag, type Command, type ParsedArgs } from '../command.js';
+import { deviceFlag, FlagError, precisionFlag, stringFlag, type Command, type ParsedArgs } from '../command.js';
 
 /** Flag, else environment variable, else the default. */
 function setting(args: ParsedArgs, flag: string, env: string): string | undefined {
@@ -37,6 +37,7 @@ Every option can also come from the environment variable in brackets (the flag w
   --port N               [PORT] (default 8080; 0 = any free port)
   --host H               [HOST] (default 127.0.0.1; 0.0.0.0 to listen on every interface)
   --device D             auto | cuda | cpu [DEVICE] (default auto: CUDA when onnxruntime can start it)
+  --precision P          fp32 | int8 [PRECISION]: int8 runs the image encoder made by quantize (default fp32)
   --data-dir DIR         folder whose datasets POST /v1/evaluations may name [DATA_DIR]
                          (evaluations are refused without it)
   --dataset-root DIR     where the index's dataset (its photos) lives now [DATASET_ROOT]
@@ -54,7 +55,7 @@ Every option can also come from the environment variable in brackets (the flag w
 Environment only: LOG_LEVEL (trace | debug | info | warn | error; default info).`,
   options: {
     model: { type: 'string' }, index: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
-    device: { type: 'string' }, 'data-dir': { type: 'string' }, 'dataset-root': { type: 'string' },
+    device: { type: 'string' }, precision: { type: 'string' }, 'data-dir': { type: 'string' }, 'dataset-root': { type: 'string' },
     'max-batch': { type: 'string' }, 'max-wait-ms': { type: 'string' }, 'max-queue': { type: 'string' },
     'max-upload-bytes': { type: 'string' }, 'max-pixels': { type: 'string' }, 'max-batch-photos': { type: 'string' }, 'max-batch-bytes': { type: 'string' },
     'image-workers': { type: 'string' }, threads: { type: 'string' }, ef: { type: 'string' },
@@ -72,6 +73,7 @@ Environment only: LOG_LEVEL (trace | debug | info | warn | error; default info).
       modelDir,
       indexDir,
       device: deviceFlag(setting(args, 'device', 'DEVICE')),
+      precision: precisionFlag(setting(args, 'precision', 'PRECISION')),
       dataDir: setting(args, 'data-dir', 'DATA_DIR'),
       datasetRoot: setting(args, 'dataset-root', 'DATASET_ROOT'),
       maxBatch: intSetting(args, 'max-batch', 'MAX_BATCH', SERVER_DEFAULTS.maxBatch, 1, 1024),
