@@ -1,0 +1,131 @@
+/**
+ * int8 vs fp32 image encoder of an exported model (after `recipe-retrieval quantize`), side by side
+ * in one process: batch-1 latency (median of interleaved runs, same threads), embedding cosine with
+ * fp32, the predicted ingredient set (probability >= 0.5) and top-10 retrieval overlap on an index
+ * (debiased embeddings, as the server searches), over every photo of the dataset. Calibration used
+ * the train split: the other splits' photos were never seen by it. Writes bench-results/quantize.json.
+ *
+ *   node dist/scripts/bench-quantize.js [--model models/demo] [--dataset index-data/demo]
+ *                                       [--index index-data/demo-index] [--threads N] [--reps 30]
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { loadTestCrop } from '../src/data/images/index.js';
+import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../src/export/io-spec.js';
+import { loadRecipeIndex } from '../src/index/store.js';
+import { openExportedModel } from '../src/runtime/exported-model.js';
+import { writeFileAtomic } from '../src/util/atomic.js';
+import { fromRoot } from '../src/util/paths.js';
+
+async function photoFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await photoFiles(p)));
+    else if (/\.(jpe?g|png|webp)$/i.test(entry.name)) out.push(p);
+  }
+  return out.sort();
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+const labelSet = (logits: Float32Array) => Array.from(logits, (v) => (v >= 0 ? '1' : '0')).join('');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string', default: 'models/demo' },
+      dataset: { type: 'string', default: 'index-data/demo' },
+      index: { type: 'string', default: 'index-data/demo-index' },
+      threads: { type: 'string', default: String(os.availableParallelism()) },
+      reps: { type: 'string', default: '30' },
+      out: { type: 'string', default: fromRoot('bench-results', 'quantize.json') },
+    },
+  });
+  const threads = Number(values.threads);
+  const reps = Number(values.reps);
+  const loadBefore = os.loadavg();
+  console.log(`bench-quantize: ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}, load ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, ${threads} threads`);
+  const fp32 = await openExportedModel(values.model);
+  const int8 = await openExportedModel(values.model, { precision: 'int8' });
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 };
+  const sessions = { fp32: await ort.InferenceSession.create(fp32.imageEncoderPath!, options), int8: await ort.InferenceSession.create(int8.imageEncoderPath!, options) };
+  const index = (await loadRecipeIndex(values.index)).index;
+
+  const photos = await photoFiles(path.join(values.dataset, 'images'));
+  const perPhoto: { photo: string; cosine: number; sameLabels: boolean; top10Overlap: number }[] = [];
+  for (const photo of photos) {
+    const crop = await loadTestCrop(photo);
+    const feed = { [IMAGE_INPUT]: new ort.Tensor('uint8', crop.data, [1, IMAGE_SIZE, IMAGE_SIZE, 3]) };
+    const a = await sessions.fp32.run(feed);
+    const b = await sessions.int8.run(feed);
+    const top = (out: ort.InferenceSession.OnnxValueMapType) => new Set(index.search(out[DEBIASED_OUTPUT].data as Float32Array, { k: 10 }).map((h) => h.id));
+    const ta = top(a);
+    const tb = top(b);
+    perPhoto.push({
+      photo: path.relative(values.dataset, photo),
+      cosine: cosine(a[EMBEDDING_OUTPUT].data as Float32Array, b[EMBEDDING_OUTPUT].data as Float32Array),
+      sameLabels: labelSet(a[LOGITS_OUTPUT].data as Float32Array) === labelSet(b[LOGITS_OUTPUT].data as Float32Array),
+      top10Overlap: [...ta].filter((id) => tb.has(id)).length / ta.size,
+    });
+  }
+  const cosines = perPhoto.map((p) => p.cosine);
+  const accuracy = {
+    photos: perPhoto.length,
+    cosineMean: cosines.reduce((s, v) => s + v, 0) / cosines.length,
+    cosineMin: Math.min(...cosines),
+    sameIngredientSet: perPhoto.filter((p) => p.sameLabels).length / perPhoto.length,
+    top10OverlapMean: perPhoto.reduce((s, p) => s + p.top10Overlap, 0) / perPhoto.length,
+  };
+  console.log(`accuracy over ${accuracy.photos} photos: cosine mean ${accuracy.cosineMean.toFixed(4)} (goal >= 0.99), min ${accuracy.cosineMin.toFixed(4)} (>= 0.98); same ingredient set ${(100 * accuracy.sameIngredientSet).toFixed(1)}% (>= 95%); top-10 overlap ${accuracy.top10OverlapMean.toFixed(3)} (>= 0.9)`);
+
+  // Latency: fp32 and int8 runs interleaved on the same photo, so load changes hit both alike.
+  const crop = await loadTestCrop(photos[0]);
+  const feed = { [IMAGE_INPUT]: new ort.Tensor('uint8', crop.data, [1, IMAGE_SIZE, IMAGE_SIZE, 3]) };
+  for (let i = 0; i < 3; i++) {
+    await sessions.fp32.run(feed);
+    await sessions.int8.run(feed);
+  }
+  const times = { fp32: [] as number[], int8: [] as number[] };
+  for (let i = 0; i < reps; i++) {
+    for (const which of ['fp32', 'int8'] as const) {
+      const t = performance.now();
+      await sessions[which].run(feed);
+      times[which].push(performance.now() - t);
+    }
+  }
+  const latency = { fp32MedianMs: median(times.fp32), int8MedianMs: median(times.int8), fp32MinMs: Math.min(...times.fp32), int8MinMs: Math.min(...times.int8) };
+  const speedup = latency.fp32MedianMs / latency.int8MedianMs;
+  console.log(`batch 1: fp32 ${latency.fp32MedianMs.toFixed(1)} ms, int8 ${latency.int8MedianMs.toFixed(1)} ms (medians of ${reps}); speed-up x${speedup.toFixed(2)} (goal >= 1.8); best runs ${latency.fp32MinMs.toFixed(1)} / ${latency.int8MinMs.toFixed(1)} ms`);
+
+  const manifest = int8.manifest as typeof int8.manifest & { quantized?: { int8?: unknown } };
+  const report = {
+    date: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg() },
+    model: values.model,
+    quantized: manifest.quantized?.int8,
+    threads,
+    latency: { ...latency, reps, speedup, goal: 1.8 },
+    accuracy: { ...accuracy, goals: { cosineMean: 0.99, cosineMin: 0.98, sameIngredientSet: 0.95, top10OverlapMean: 0.9 } },
+    worstPhotos: [...perPhoto].sort((a, b) => a.cosine - b.cosine).slice(0, 5),
+  };
+  await writeFileAtomic(values.out, JSON.stringify(report, null, 2) + '\n');
+  console.log(`wrote ${values.out}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
