@@ -268,3 +268,56 @@ test('resumable embedding: an interrupted run resumes at its last commit and giv
   await discardEmbeddingProgress(outDir);
   assert.deepEqual(await fs.readdir(outDir), []);
 });
+
+test('index: a projected graph (top principal directions) finds the exact neighbours after re-scoring; its basis is saved and verified', async () => {
+  // 1200 rows of width 64 with an 8-dimensional signal: a 12-wide projection keeps the neighbours.
+  const count = 1200;
+  const dim = 64;
+  const vectors = lowRankVectors(count, dim, 8, 0.15, 5);
+  const rowIds = Array.from({ length: count }, (_, r) => idOf(r));
+  const index = await buildRecipeIndex({ embeddings: vectors, dim, ids: rowIds, M: 16, efConstruction: 100, efSearch: 100, seed: 2, projectedDim: 12 });
+  assert.equal(index.params.projectedDim, 12);
+  const basis = index.projection!.basis;
+  // Orthonormal rows (Gram-Schmidt in float64, stored as float32).
+  for (let a = 0; a < 12; a++) {
+    for (let b = 0; b <= a; b++) {
+      let d = 0;
+      for (let j = 0; j < dim; j++) d += basis[a * dim + j] * basis[b * dim + j];
+      assert.ok(Math.abs(d - (a === b ? 1 : 0)) < 1e-5, `basis rows ${a}, ${b}: ${d}`);
+    }
+  }
+  const rng = new SeededRandom(4);
+  let found = 0;
+  const qs = Array.from({ length: 40 }, (_, i) => {
+    const q = gaussians(rng, dim);
+    const row = (i * 29) % count;
+    for (let j = 0; j < dim; j++) q[j] = vectors[row * dim + j] + 0.3 * q[j];
+    return q;
+  });
+  for (const q of qs) {
+    const exact = index.exactSearch(q, { k: 10 });
+    const hits = index.search(q, { k: 10, ef: 100 });
+    assert.equal(hits.length, 10);
+    // Scores are the exact cosines of the full vectors, best first.
+    for (const h of hits) assert.ok(Math.abs(h.score - exact.find((e) => e.row === h.row)!.score) < 1e-12 || !exact.some((e) => e.row === h.row));
+    for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1].score >= hits[i].score);
+    found += hits.filter((h) => exact.some((e) => e.row === h.row)).length;
+  }
+  assert.ok(found / (qs.length * 10) >= 0.95, `recall@10 ${found / (qs.length * 10)}`);
+
+  const dir = path.join(tmp, 'projected');
+  const rowRecipes = rowIds.map((id) => ({ id, title: id, ingredients: [], instructions: [], images: [], split: 'test' }));
+  const manifest = await saveRecipeIndex(dir, index, { model: MODEL, dataset: { root: '/data', splits: ['test'] }, recipes: rowRecipes });
+  assert.equal(manifest.hnsw.projectedDim, 12);
+  assert.equal(manifest.files['projection.f32']?.bytes, 12 * dim * 4);
+  const loaded = (await loadRecipeIndex(dir)).index;
+  for (const q of qs.slice(0, 10)) assert.deepEqual(loaded.search(q, { k: 10, ef: 100 }), index.search(q, { k: 10, ef: 100 }));
+  // A changed basis is refused like any other index file.
+  const file = path.join(dir, 'projection.f32');
+  const bytes = await fs.readFile(file);
+  bytes[5] ^= 1;
+  await fs.writeFile(file, bytes);
+  await assert.rejects(loadRecipeIndex(dir), (e: unknown) => e instanceof DataFileError && /projection\.f32/.test(e.message) && /sha256/.test(e.message));
+  // Automatic: narrow or small galleries keep the full vectors.
+  assert.equal(built.params.projectedDim, undefined);
+});

@@ -17,7 +17,15 @@ export interface HnswParams {
   /** ef used by searches that do not pass their own (hnswlib's readIndex would reset it to 10). */
   efSearch: number;
   seed: number;
+  /**
+   * Width of the space the graph lives in when the vectors are projected onto their top principal
+   * directions (projection.f32); absent: the graph holds the full vectors.
+   */
+  projectedDim?: number;
 }
+
+/** The projection's basis, present when hnsw.projectedDim is. */
+export const PROJECTION_FILE = 'projection.f32';
 
 /**
  * manifest.json: written last, so an index folder without it is incomplete. It ties the index to the
@@ -35,7 +43,7 @@ export interface IndexManifest {
   dataset: { root: string; splits: string[] };
   builtAt: string;
   buildMs: number;
-  files: Record<IndexFileName, { bytes: number; sha256: string }>;
+  files: Record<IndexFileName, { bytes: number; sha256: string }> & { [PROJECTION_FILE]?: { bytes: number; sha256: string } };
 }
 
 /** Check the manifest's shape; a hand-edited or truncated one fails here with the field named. */
@@ -63,7 +71,9 @@ export function parseManifest(file: string, text: string): IndexManifest {
   if (typeof m.dataset?.root !== 'string' || !Array.isArray(splits) || splits.length === 0 || !splits.every((x) => typeof x === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(x)) || new Set(splits).size !== splits.length) {
     fail('dataset must hold a root and a non-empty list of distinct split names (letters, digits, _ and -)');
   }
-  for (const name of INDEX_FILES) {
+  const projected = m.hnsw.projectedDim !== undefined;
+  if (projected && !(isPositiveInt(m.hnsw.projectedDim) && m.hnsw.projectedDim < m.width)) fail(`hnsw.projectedDim must be a positive integer below the width ${m.width}`);
+  for (const name of [...INDEX_FILES, ...(projected ? [PROJECTION_FILE] as const : [])]) {
     const entry = m.files?.[name];
     if (!entry || !Number.isInteger(entry.bytes) || typeof entry.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(entry.sha256)) {
       fail(`files.${name} must hold bytes and a sha256`);

@@ -2,6 +2,7 @@ import type { HierarchicalNSW } from 'hnswlib-node';
 import { UserError } from '../util/errors.js';
 import { byScore, exactTopK, type ScoredRow } from './exact-search.js';
 import type { HnswParams, IndexSpace } from './manifest.js';
+import { projectQuery, type Projection } from './projection.js';
 import { dotProduct } from './vectors.js';
 
 export interface SearchHit {
@@ -41,6 +42,8 @@ export class RecipeIndex {
     readonly params: HnswParams,
     /** How long building the graph took (from the manifest for a loaded index). */
     readonly buildMs: number,
+    /** The graph's space when it holds projected vectors (params.projectedDim wide); absent: full vectors. */
+    readonly projection?: Projection,
   ) {
     if (vectors.length !== ids.length * dim) throw new Error(`index: ${vectors.length} values for ${ids.length} ids of width ${dim}`);
     this.currentEf = params.efSearch;
@@ -71,9 +74,12 @@ export class RecipeIndex {
       this.hnsw.setEf(ef);
       this.currentEf = ef;
     }
-    const found = this.hnsw.searchKnn(Array.from(q), Math.min(k, this.count));
+    // A projected graph ranks by approximate scores: take more candidates than asked (half the
+    // search breadth) and let the exact re-scoring below pick the k best.
+    const candidates = this.projection ? Math.min(this.count, Math.max(k, Math.ceil(ef / 2))) : Math.min(k, this.count);
+    const found = this.hnsw.searchKnn(Array.from(this.projection ? projectQuery(this.projection, q) : q), candidates);
     const scored = found.neighbors.map((row) => ({ row, score: this.scoreRow(row, q) }));
-    return this.hits(scored.sort(byScore));
+    return this.hits(scored.sort(byScore).slice(0, k));
   }
 
   /** The true k nearest by scoring every row: for recall measurement, and small indexes. */

@@ -7,7 +7,8 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { sha256Bytes, sha256File } from '../util/sha256.js';
 import { readHnswHeader } from './hnsw-header.js';
-import { INDEX_FORMAT, INDEX_VERSION, MANIFEST_FILE, parseManifest, type IndexFileName, type IndexManifest } from './manifest.js';
+import type { Projection } from './projection.js';
+import { INDEX_FORMAT, INDEX_VERSION, MANIFEST_FILE, parseManifest, PROJECTION_FILE, type IndexFileName, type IndexManifest } from './manifest.js';
 import { MAX_EF, RecipeIndex } from './recipe-index.js';
 
 /** A recipe as the index shows it: its display data and the dataset split it (and its photos) belong to. */
@@ -66,6 +67,15 @@ export async function saveRecipeIndex(dir: string, index: RecipeIndex, info: Sav
   const vectorBytes = new Uint8Array(index.vectors.buffer, index.vectors.byteOffset, index.vectors.byteLength);
   await writeFileAtomic(path.join(dir, 'embeddings.f32'), vectorBytes);
   files['embeddings.f32'] = { bytes: vectorBytes.byteLength, sha256: sha256Bytes(vectorBytes) };
+
+  if (index.projection) {
+    const basis = index.projection.basis;
+    const basisBytes = new Uint8Array(basis.buffer, basis.byteOffset, basis.byteLength);
+    await writeFileAtomic(path.join(dir, PROJECTION_FILE), basisBytes);
+    files[PROJECTION_FILE] = { bytes: basisBytes.byteLength, sha256: sha256Bytes(basisBytes) };
+  } else {
+    await fs.rm(path.join(dir, PROJECTION_FILE), { force: true });
+  }
 
   const recipesJson = Buffer.from(JSON.stringify(info.recipes.map(displayFields)));
   await writeFileAtomic(path.join(dir, 'recipes.json'), recipesJson);
@@ -156,26 +166,38 @@ export async function loadRecipeIndex(dir: string, options: LoadIndexOptions = {
   const stray = recipes.find((r) => !manifest.dataset.splits.includes(r.split));
   if (stray) throw new DataFileError(recipesFile, `recipe ${stray.id} is of split ${JSON.stringify(stray.split)}, which the manifest does not list`);
 
+  const graphWidth = manifest.hnsw.projectedDim ?? manifest.width;
+  let projection: Projection | undefined;
+  if (manifest.hnsw.projectedDim !== undefined) {
+    const bytes = await readVerified(dir, manifest, PROJECTION_FILE);
+    if (bytes.byteLength !== graphWidth * manifest.width * 4) {
+      throw new DataFileError(path.join(dir, PROJECTION_FILE), `holds ${bytes.byteLength} bytes, but a ${graphWidth} x ${manifest.width} basis needs ${graphWidth * manifest.width * 4}`);
+    }
+    const basis = new Float32Array(graphWidth * manifest.width);
+    new Uint8Array(basis.buffer).set(bytes);
+    projection = { dim: manifest.width, reducedDim: graphWidth, basis };
+  }
   const header = await readHnswHeader(graphFile);
-  if (header.dataBytes !== manifest.width * 4) {
-    throw new DataFileError(graphFile, `holds vectors ${header.dataBytes / 4} wide, but the manifest says ${manifest.width}`);
+  if (header.dataBytes !== graphWidth * 4) {
+    throw new DataFileError(graphFile, `holds vectors ${header.dataBytes / 4} wide, but the manifest says ${graphWidth}`);
   }
   if (header.count !== manifest.count) throw new DataFileError(graphFile, `holds ${header.count} vectors, but the manifest says ${manifest.count}`);
 
-  const hnsw = new hnswlib.HierarchicalNSW('ip', manifest.width);
+  const hnsw = new hnswlib.HierarchicalNSW('ip', graphWidth);
   await hnsw.readIndex(graphFile);
   if (hnsw.getCurrentCount() !== manifest.count) {
     throw new DataFileError(graphFile, `loaded ${hnsw.getCurrentCount()} vectors, but the manifest says ${manifest.count}`);
   }
   const params = { ...manifest.hnsw, efSearch: ef };
-  const index = new RecipeIndex(hnsw, vectors, recipes.map((r) => r.id), manifest.width, manifest.space, params, manifest.buildMs);
+  const index = new RecipeIndex(hnsw, vectors, recipes.map((r) => r.id), manifest.width, manifest.space, params, manifest.buildMs, projection);
   return { index, recipes, manifest, dir };
 }
 
 /** Size first (cheap, catches truncation), then sha256 (catches any change). */
-async function verifyFile(dir: string, manifest: IndexManifest, name: IndexFileName, hash: () => Promise<string>): Promise<void> {
+async function verifyFile(dir: string, manifest: IndexManifest, name: IndexFileName | typeof PROJECTION_FILE, hash: () => Promise<string>): Promise<void> {
   const file = path.join(dir, name);
   const expected = manifest.files[name];
+  if (!expected) throw new DataFileError(path.join(dir, MANIFEST_FILE), `records no ${name}`);
   const { size } = await fs.stat(file).catch(missing(file));
   if (size !== expected.bytes) {
     throw new DataFileError(file, `holds ${size} bytes, but the manifest records ${expected.bytes}: the file is truncated or was replaced; rebuild the index`);
@@ -186,7 +208,7 @@ async function verifyFile(dir: string, manifest: IndexManifest, name: IndexFileN
 }
 
 /** Read a file whole and verify it against the manifest (hashing the very bytes that get used). */
-async function readVerified(dir: string, manifest: IndexManifest, name: IndexFileName): Promise<Buffer> {
+async function readVerified(dir: string, manifest: IndexManifest, name: IndexFileName | typeof PROJECTION_FILE): Promise<Buffer> {
   const file = path.join(dir, name);
   let bytes: Buffer | undefined;
   await verifyFile(dir, manifest, name, async () => {
