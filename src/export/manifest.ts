@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { DataFileError } from '../util/errors.js';
-import { sha256File } from '../util/sha256.js';
+import { sha256Bytes, sha256File } from '../util/sha256.js';
 import type { GraphInterface } from './io-spec.js';
 import { MANIFEST_FILE } from './io-spec.js';
 
@@ -62,6 +62,24 @@ export interface ExportManifest {
   checks: Record<string, unknown>;
   /** sha256 and size of every other file of the folder. */
   files: Record<string, FileRecord>;
+}
+
+/**
+ * The model's identity as indexes record it: the sha256 of manifest.json as export wrote it.
+ * `quantize` adds a `quantized` block (a new graph beside the others, none of them changed), so
+ * that block is left out: an index built before quantizing still belongs to the model.
+ */
+export function modelManifestSha256(manifestBytes: Uint8Array): string {
+  const text = Buffer.from(manifestBytes).toString('utf8');
+  let parsed: { quantized?: unknown } | undefined;
+  try {
+    parsed = JSON.parse(text) as { quantized?: unknown };
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== 'object' || !('quantized' in parsed)) return sha256Bytes(manifestBytes);
+  const { quantized: _quantized, ...base } = parsed;
+  return sha256Bytes(`${JSON.stringify(base, null, 2)}\n`);
 }
 
 export async function fileRecord(file: string): Promise<FileRecord> {

@@ -5,7 +5,7 @@ import { RecipeDataset } from '../data/dataset.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, loadTestCrop } from '../data/images/index.js';
 import type { Split } from '../data/recipe.js';
 import { IMAGE_INPUT, IMAGE_SIZE, MANIFEST_FILE } from '../export/io-spec.js';
-import { readExportManifest, type ExportManifest } from '../export/manifest.js';
+import { modelManifestSha256, readExportManifest, type ExportManifest } from '../export/manifest.js';
 import { onnx } from '../onnx/proto.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
@@ -50,12 +50,6 @@ export interface QuantizeOptions {
 
 export const QDQ_SCHEME = 'static QDQ: uint8 asymmetric activations (per tensor), int8 symmetric per-channel weights (-127..127), int32 biases; Conv data inputs and residual Add inputs; preprocessing, pooling and the ingredient head stay float32';
 
-/** The manifest text without `quantized`: what export wrote, byte for byte. */
-export function baseManifestText(manifest: ExportManifest & { quantized?: unknown }): string {
-  const { quantized: _quantized, ...base } = manifest;
-  return `${JSON.stringify(base, null, 2)}\n`;
-}
-
 /**
  * Quantize an exported model's image encoder to int8 (static QDQ, calibrated on the first photos
  * of a dataset split) and record it in manifest.json under `quantized.int8`. The float32 graph is
@@ -90,6 +84,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizedEnc
 
   const model = onnx.ModelProto.decode(await fs.readFile(sourceFile));
   const targets = quantizationTargets(model.graph!);
+  if (targets.length === 0) throw new UserError(`${sourceFile}: the graph has no convolution to quantize (int8 here covers Conv and residual Add nodes)`);
   const method = opts.method ?? 'minmax';
   log(`calibrating ${targets.length} activations on ${crops.length} ${opts.split} photos (${method})`);
   const feeds = function* (): Generator<CalibrationFeed> {
@@ -120,7 +115,7 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizedEnc
       method,
       photoListSha256: sha256Bytes(crops.map((c) => `${c.name}\n`).join('')),
     },
-    baseManifestSha256: sha256Bytes(baseManifestText(manifest)),
+    baseManifestSha256: modelManifestSha256(await fs.readFile(path.join(opts.modelDir, MANIFEST_FILE))),
     createdAt: new Date().toISOString(),
   };
   const updated = { ...manifest, quantized: { ...manifest.quantized, int8: record } };

@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadVocabulary, type Vocabulary } from '../data/text/vocabulary.js';
-import { checkManifestFiles, readExportManifest, type ExportedGraph, type ExportManifest } from '../export/manifest.js';
+import { checkManifestFiles, modelManifestSha256, readExportManifest, type ExportedGraph, type ExportManifest } from '../export/manifest.js';
 import { MANIFEST_FILE } from '../export/io-spec.js';
-import { baseManifestText, type QuantizedEncoderRecord } from '../quantize/quantize-model.js';
+import type { QuantizedEncoderRecord } from '../quantize/quantize-model.js';
 import { DataFileError, UserError } from '../util/errors.js';
-import { sha256Bytes, sha256File } from '../util/sha256.js';
+import { sha256File } from '../util/sha256.js';
 
 /** Which image encoder to run: the exported float32 graph, or its int8 quantization (`quantize`). */
 export type Precision = 'fp32' | 'int8';
@@ -45,9 +45,7 @@ export async function openExportedModel(dir: string, opts: { precision?: Precisi
   return {
     dir,
     manifest,
-    // Quantizing adds a block to manifest.json but changes no graph an index depends on: the
-    // identity stays the sha256 of the manifest as exported.
-    manifestSha256: manifest.quantized ? sha256Bytes(baseManifestText(manifest)) : sha256Bytes(manifestBytes),
+    manifestSha256: modelManifestSha256(manifestBytes),
     vocab,
     labels,
     recipeEncoderPath: graphPath(manifest.models.recipeEncoder)!,

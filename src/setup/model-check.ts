@@ -1,10 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MANIFEST_FILE } from '../export/io-spec.js';
-import { fileRecord, readExportManifest, type ExportManifest } from '../export/manifest.js';
+import { fileRecord, modelManifestSha256, readExportManifest, type ExportManifest } from '../export/manifest.js';
 import { packageRoot } from '../util/paths.js';
 import { resolveRecordedPath } from '../util/portable-path.js';
-import { sha256Bytes } from '../util/sha256.js';
 import { readLabels, type ModelSource } from './model-source.js';
 
 /** What an export folder is, measured against the demo run it should come from. */
@@ -70,7 +69,7 @@ export async function inspectModel(dir: string, source: ModelSource): Promise<Mo
   }
   if (stale.length) return { state: 'stale', reasons: stale };
 
-  const manifestSha256 = sha256Bytes(await fs.readFile(path.join(dir, MANIFEST_FILE)));
+  const manifestSha256 = modelManifestSha256(await fs.readFile(path.join(dir, MANIFEST_FILE)));
   if (corrupt.length) return { state: 'corrupt', reasons, files: corrupt, manifest, manifestSha256 };
   return { state: 'ok', manifest, manifestSha256 };
 }
