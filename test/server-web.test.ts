@@ -79,3 +79,45 @@ test('web page in headless Chromium: upload a demo photo, see ranked recipes wit
   assert.deepEqual(problems.filter((p) => !/status of 415/.test(p)), [], 'no script errors or CSP violations');
   await page.close();
 });
+
+test('API documentation in headless Chromium: /docs is an interactive page built from the routes, the error catalogue and a live call', { skip, timeout: 90_000 }, async () => {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(e.message));
+  // Everything the page loads comes from this server: Swagger UI's files are served from the npm package.
+  const foreign: string[] = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('data:')) foreign.push(r.url()); });
+
+  await page.goto(`${base}/docs`);
+  await page.locator('.opblock-summary-path', { hasText: '/v1/search/batch' }).waitFor();
+  const paths = await page.locator('.opblock-summary-path').allTextContents();
+  for (const p of ['/v1/search', '/v1/search/batch', '/v1/recipes/{id}', '/v1/images/{name}', '/v1/evaluations', '/v1/evaluations/{id}', '/healthz', '/readyz', '/metrics', '/v1/info', '/']) {
+    assert.ok(paths.map((x) => x.replace(/\u200b/g, '')).includes(p), `${p} in ${paths.join(' ')}`);
+  }
+
+  // The error catalogue, folded under the description.
+  await page.click('.info details summary');
+  for (const code of ['too_many_files', 'url_too_long', 'not_an_image', 'overloaded']) {
+    await page.locator('.info details td code', { hasText: new RegExp(`^${code}$`) }).waitFor();
+  }
+
+  // An operation shows its parameters (from the route's own querystring schema) and its error statuses.
+  // Swagger UI puts zero-width spaces into the paths it shows; data-path holds them as they are.
+  await page.click('.opblock-summary-path[data-path="/v1/search"]');
+  const search = page.locator('.opblock.is-open');
+  await search.locator('.parameters-col_name', { hasText: 'debias' }).waitFor();
+  const statuses = await search.locator('.responses-table tr.response .response-col_status').allTextContents();
+  assert.deepEqual(statuses.map((s) => s.trim()), ['200', '400', '413', '415', '500', '503']);
+
+  // Try it out (on from the start): GET /healthz from the page.
+  await page.click('.opblock-summary-path[data-path="/healthz"]');
+  const health = page.locator('.opblock.is-open', { has: page.locator('.opblock-summary-path[data-path="/healthz"]') });
+  await health.locator('button.execute').click();
+  await health.locator('.live-responses-table .response-col_status', { hasText: '200' }).waitFor();
+  assert.match(await health.locator('.live-responses-table .microlight').first().textContent() ?? '', /"status": "ok"/);
+
+  assert.deepEqual(foreign, [], 'nothing fetched from outside the server');
+  assert.deepEqual(problems, [], 'no script errors or CSP violations');
+  await page.close();
+});

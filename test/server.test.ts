@@ -12,7 +12,7 @@ import { evaluateRetrieval } from '../src/eval/protocol.js';
 import { openSession, runImageEncoder, runRecipeEncoder } from '../src/export/onnx-run.js';
 import { buildServer, type RetrievalServer } from '../src/server/app.js';
 import { buildDatasetIndex } from '../src/server/dataset-index.js';
-import { documentedRoutes } from '../src/server/openapi.js';
+import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../src/server/error-catalogue.js';
 import { exportModel } from '../src/export/export-model.js';
 import { TINY_LABELS } from './helpers/export-run.js';
 import { multipartBody, rawRequest } from './helpers/http.js';
@@ -32,6 +32,7 @@ let imageSession: ort.InferenceSession;
 /** A demo photo for which the tiny classifier keeps at least one label (so debiasing moves the query). */
 let photoIndex: number;
 let photo: Buffer;
+let lastPayload: unknown;
 
 before(async () => {
   fx = await createServerFixture('rr-server-', { viaCli: true });
@@ -58,6 +59,11 @@ before(async () => {
       maxUploadBytes: MAX_UPLOAD, maxPixels: MAX_PIXELS, maxBatchPhotos: MAX_BATCH_PHOTOS, maxBatchBytes: MAX_BATCH_BYTES,
     },
     logger: false,
+  });
+  // What the handlers returned, before the response schemas serialised it (see the schema test).
+  server.app.addHook('preSerialization', async (_request, _reply, payload) => {
+    lastPayload = payload;
+    return payload;
   });
   base = await server.app.listen({ port: 0, host: '127.0.0.1' });
 });
@@ -87,7 +93,14 @@ function assertError(res: { status: number; json: ErrorBody }, status: number, c
   assert.equal(typeof res.json.error.message, 'string', what);
   if (typeof code === 'string') assert.equal(res.json.error.code, code, what);
   else assert.match(res.json.error.code, code, what);
+  // Every code answered is catalogued (and so documented) with this status, or with a status its description names.
+  const entry = ERROR_CATALOGUE[res.json.error.code as ErrorCode];
+  assert.ok(entry, `${what}: code ${res.json.error.code} is in the error catalogue`);
+  assert.ok(entry.status === status || entry.description.includes(String(status)) || FRAMEWORK_STATUS.has(status), `${what}: ${status} is ${res.json.error.code}'s catalogued status`);
 }
+
+/** Statuses the HTTP layer (Fastify, multipart) chooses itself for a catalogued code, e.g. 406 for a non-multipart batch body. */
+const FRAMEWORK_STATUS = new Set([406]);
 
 function unit(v: Float32Array): Float32Array {
   const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
@@ -330,7 +343,7 @@ test('evaluations refuse dataset roots outside --data-dir, unknown datasets and 
   assertError(await get('/v1/evaluations/0c6a9a4e-0000-4000-8000-000000000000'), 404, 'evaluation_not_found', 'unknown job');
 });
 
-test('GET /healthz, /readyz, /v1/info, /docs (every route documented), /metrics and the web page', async () => {
+test('GET /healthz, /readyz, /v1/info, /docs/json (every route documented, every code catalogued), /metrics and the web page', async () => {
   assert.deepEqual((await get('/healthz')).json, { status: 'ok' });
   assert.deepEqual((await get('/readyz')).json, { status: 'ready' });
   const info = (await get('/v1/info')).json;
@@ -342,11 +355,26 @@ test('GET /healthz, /readyz, /v1/info, /docs (every route documented), /metrics 
   assert.match(info.versions.onnxruntime, /^\d+\.\d+\.\d+$/);
   assert.equal(info.limits.maxUploadBytes, MAX_UPLOAD);
 
-  const doc = (await get('/docs')).json;
+  const doc = (await get('/docs/json')).json;
   assert.equal(doc.openapi, '3.1.0');
-  const assets = new Set(['GET /app.js', 'GET /style.css', 'GET /docs/openapi.json']);
-  assert.deepEqual(documentedRoutes(doc).sort(), server.routes.filter((r) => !assets.has(r)).sort());
+  // Every route but the page's assets and the documentation's own is in the document, with a summary and a 2xx answer.
+  const documented = Object.entries(doc.paths as Record<string, Record<string, { summary?: string; responses: Record<string, unknown> }>>)
+    .flatMap(([p, methods]) => Object.entries(methods).map(([m, op]) => ({ route: `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`, op })));
+  const undocumented = new Set(['GET /app.js', 'GET /style.css']);
+  assert.deepEqual(documented.map((d) => d.route).sort(), server.routes.filter((r) => !undocumented.has(r) && !r.startsWith('GET /docs')).sort());
+  for (const { route, op } of documented) {
+    assert.ok(op.summary, `${route} has a summary`);
+    assert.ok(Object.keys(op.responses).some((s) => /^2\d\d$/.test(s)), `${route} documents its success`);
+  }
   assert.deepEqual(doc.paths['/v1/search'].post.parameters.map((p: { name: string }) => p.name), ['k', 'debias', 'ef']);
+  assert.deepEqual(Object.keys(doc.paths['/v1/search'].post.requestBody.content), ['multipart/form-data', 'image/*']);
+  assert.deepEqual(Object.keys(doc.paths['/v1/search'].post.responses).sort(), ['200', '400', '413', '415', '500', '503']);
+  // The error codes: one catalogue, listed in the description and as the enum of Error.code.
+  assert.deepEqual(doc.components.schemas.Error.properties.error.properties.code.enum, ERROR_CODES);
+  for (const code of ERROR_CODES) assert.match(doc.info.description, new RegExp(`\\| \`${code}\` \\| \\d{3} \\|`), code);
+  const docsPage = await fetch(`${base}/docs`);
+  assert.equal(docsPage.status, 200);
+  assert.match(docsPage.headers.get('content-type')!, /^text\/html/);
 
   await post('/v1/search?k=2', photo, 'image/jpeg');
   await post('/v1/search', Buffer.from('nope'), 'image/jpeg');
@@ -371,6 +399,30 @@ test('GET /healthz, /readyz, /v1/info, /docs (every route documented), /metrics 
   assert.match(page.headers.get('content-security-policy')!, /default-src 'self'/);
   assert.match(await page.text(), /<input id="photo-input" type="file" accept="image\/\*">/);
   assert.match((await fetch(`${base}/app.js`)).headers.get('content-type')!, /javascript/);
+});
+
+test('the response schemas serialise every field the handlers return (a field missing from a schema would be dropped)', async () => {
+  const same = async (what: string, res: Promise<Response>) => {
+    const r = await res;
+    const body = JSON.parse(await r.text());
+    assert.deepEqual(body, JSON.parse(JSON.stringify(lastPayload)), `${what} (${r.status})`);
+    return body;
+  };
+  const search = await same('search', fetch(`${base}/v1/search?k=3`, { method: 'POST', body: photo, headers: { 'content-type': 'image/jpeg' } }));
+  const batch = multipartBody([{ field: 'image', filename: 'a.jpg', data: photo }, { field: 'image', filename: 'x.txt', data: 'not a photo' }]);
+  await same('batch', fetch(`${base}/v1/search/batch?k=2`, { method: 'POST', body: batch }));
+  await same('recipe', fetch(`${base}${`/v1/recipes/${encodeURIComponent(search.recipes[0].id)}`}`));
+  await same('info', fetch(`${base}/v1/info`));
+  await same('healthz', fetch(`${base}/healthz`));
+  await same('readyz', fetch(`${base}/readyz`));
+  const job = await same('evaluation', fetch(`${base}/v1/evaluations`, { method: 'POST', body: JSON.stringify({ dataset: 'demo', n: 'all', runs: 1 }), headers: { 'content-type': 'application/json' } }));
+  for (let state = job.state; state === 'queued' || state === 'running';) {
+    await new Promise((r) => setTimeout(r, 200));
+    state = (await same('evaluation job', fetch(`${base}/v1/evaluations/${job.id}`))).state;
+  }
+  const done = await same('finished evaluation', fetch(`${base}/v1/evaluations/${job.id}`));
+  assert.equal(done.state, 'succeeded', JSON.stringify(done));
+  assert.ok(done.result.metrics.image_to_recipe.std, 'metrics with their std');
 });
 
 test('a full inference queue answers 503 with Retry-After, and the server recovers', async () => {

@@ -2,13 +2,14 @@ import { promises as fs } from 'node:fs';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { fromRoot } from '../util/paths.js';
+import { registerApiDocs } from './api-docs.js';
 import { withDefaults, type ServerConfig } from './config.js';
 import { ServerContext } from './context.js';
 import { EvaluationJobs } from './evaluation-jobs.js';
 import { runEvaluation } from './evaluation-run.js';
 import { clientErrorHandler, frameworkErrorHandler } from './framework-errors.js';
 import { closeKeepAliveOnShutdown } from './graceful-close.js';
-import { toHttpFailure } from './http-errors.js';
+import { ApiError, toHttpFailure } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { registerCatalogRoutes } from './routes/catalog.js';
 import { registerEvaluationRoutes } from './routes/evaluations.js';
@@ -78,8 +79,12 @@ export async function buildServer(options: BuildServerOptions): Promise<Retrieva
     else request.log.info({ code: failure.body.error.code, status: failure.status }, failure.body.error.message);
     return reply.code(failure.status).headers(failure.headers).send(failure.body);
   });
-  app.setNotFoundHandler(async (request, reply) => reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}` } }));
+  app.setNotFoundHandler(async (request) => {
+    throw new ApiError('not_found', `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}`);
+  });
 
+  // Before the routes: the documentation collects them as they are registered.
+  await registerApiDocs(app, version);
   registerStatusRoutes(app, ctx, version);
   registerSearchRoutes(app, ctx);
   registerCatalogRoutes(app, ctx);

@@ -20,7 +20,7 @@ export class ServerContext {
   ready(): Extract<LoadState, { status: 'ready' }> {
     const s = this.state;
     if (s.status === 'ready') return s;
-    if (s.status === 'loading') throw new ApiError(503, 'not_ready', 'the model and index are still loading', { 'retry-after': '2' });
-    throw new ApiError(503, 'not_ready', `the server failed to load: ${s.reason}`);
+    if (s.status === 'loading') throw new ApiError('not_ready', 'the model and index are still loading', { headers: { 'retry-after': '2' } });
+    throw new ApiError('not_ready', `the server failed to load: ${s.reason}`);
   }
 }

@@ -42,9 +42,9 @@ export class EvaluationJobs {
   }
 
   submit(request: EvaluationRequest): EvaluationJob {
-    if (this.closed) throw new ApiError(503, 'shutting_down', 'the server is shutting down');
+    if (this.closed) throw new ApiError('shutting_down', 'the server is shutting down');
     if (this.waiting.length >= this.maxQueued) {
-      throw new ApiError(429, 'too_many_evaluations', `${this.waiting.length} evaluations are already waiting; try again when one has finished`, { 'retry-after': '30' });
+      throw new ApiError('too_many_evaluations', `${this.waiting.length} evaluations are already waiting; try again when one has finished`, { headers: { 'retry-after': '30' } });
     }
     const { root: _root, ...shown } = request;
     const job: EvaluationJob = {

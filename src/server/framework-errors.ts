@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { statusOf, type ErrorCode } from './error-catalogue.js';
 import { toHttpFailure } from './http-errors.js';
 
 /**
@@ -17,11 +18,12 @@ export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequ
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, reason, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? [408, 'Request Timeout', 'timeout', 'the request took too long to arrive']
+  const [reason, code, message]: [string, ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? ['Request Timeout', 'timeout', 'the request took too long to arrive']
     : err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large']
-      : [400, 'Bad Request', 'bad_request', 'malformed HTTP request'];
+      ? ['Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large']
+      : ['Bad Request', 'bad_request', 'malformed HTTP request'];
+  const status = statusOf(code);
   const body = JSON.stringify({ error: { code, message } });
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);

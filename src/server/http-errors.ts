@@ -1,17 +1,23 @@
 import { ImageDecodeError, type ImageErrorCode } from '../data/images/index.js';
 import { InferenceError, PoolClosedError, QueueFullError } from '../runtime/errors.js';
 import { UserError } from '../util/errors.js';
+import { statusOf, type ErrorBody, type ErrorCode } from './error-catalogue.js';
 
-/** The body of every error response: a stable machine-readable code and a sentence for people. */
-export interface ErrorBody {
-  error: { code: string; message: string };
-}
+export type { ErrorBody, ErrorCode };
 
-/** An error with its HTTP status, raised by handlers for things the client got wrong. */
+/**
+ * An error raised by handlers, answered with its catalogued code and status (`status` only where
+ * the catalogue's description names another status for a case) and any headers such as Retry-After.
+ */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+
+  constructor(readonly code: ErrorCode, message: string, opts: { status?: number; headers?: Record<string, string> } = {}) {
     super(message);
     this.name = 'ApiError';
+    this.status = opts.status ?? statusOf(code);
+    this.headers = opts.headers ?? {};
   }
 }
 
@@ -23,15 +29,8 @@ export interface HttpFailure {
   internal: boolean;
 }
 
-const IMAGE_STATUS: Partial<Record<ImageErrorCode, number>> = {
-  too_large: 413,
-  too_many_pixels: 413,
-  not_an_image: 415,
-  unsupported_format: 415,
-};
-
 /** Fastify and @fastify/multipart error codes that are the client's doing, as our codes. */
-const FRAMEWORK_CODES: Record<string, string> = {
+const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'too_large',
   FST_REQ_FILE_TOO_LARGE: 'too_large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
@@ -49,26 +48,27 @@ const FRAMEWORK_CODES: Record<string, string> = {
 
 /** Map anything a handler threw to the response the client gets. */
 export function toHttpFailure(err: unknown): HttpFailure {
-  const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}, internal = false): HttpFailure => (
-    { status, body: { error: { code, message } }, headers, internal }
+  const fail = (code: ErrorCode, message: string, opts: { status?: number; headers?: Record<string, string>; internal?: boolean } = {}): HttpFailure => (
+    { status: opts.status ?? statusOf(code), body: { error: { code, message } }, headers: opts.headers ?? {}, internal: opts.internal ?? false }
   );
-  if (err instanceof ApiError) return fail(err.status, err.code, err.message, err.headers);
-  if (err instanceof ImageDecodeError) return fail(IMAGE_STATUS[err.code] ?? 400, err.code, err.message);
+  if (err instanceof ApiError) return fail(err.code, err.message, { status: err.status, headers: err.headers });
+  if (err instanceof ImageDecodeError) return fail(err.code satisfies ImageErrorCode, err.message);
   if (err instanceof QueueFullError) {
     // Retry-After is in whole seconds; never 0, which would invite an immediate retry storm.
-    return fail(503, 'overloaded', err.message, { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) });
+    return fail('overloaded', err.message, { headers: { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } });
   }
-  if (err instanceof PoolClosedError) return fail(503, 'shutting_down', 'the server is shutting down', { 'retry-after': '1' });
-  if (err instanceof InferenceError) return fail(500, 'inference_failed', err.message, {}, true);
-  if (err instanceof UserError) return fail(400, 'invalid_request', err.message);
+  if (err instanceof PoolClosedError) return fail('shutting_down', 'the server is shutting down', { headers: { 'retry-after': '1' } });
+  if (err instanceof InferenceError) return fail('inference_failed', err.message, { internal: true });
+  if (err instanceof UserError) return fail('invalid_request', err.message);
   const e = err as { validation?: unknown; validationContext?: string; statusCode?: number; code?: string; message?: string };
   if (e && e.validation) {
     // Ajv's "must NOT have additional properties" does not say which one; the client wants to know.
     const extra = (e.validation as { params?: { additionalProperty?: string } }[]).map((v) => v.params?.additionalProperty).find((p) => p !== undefined);
-    return fail(400, 'invalid_parameter', `${e.message ?? 'invalid request'}${extra ? `: "${extra}"` : ''}`);
+    return fail('invalid_parameter', `${e.message ?? 'invalid request'}${extra ? `: "${extra}"` : ''}`);
   }
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return fail(e.statusCode, FRAMEWORK_CODES[e.code ?? ''] ?? 'bad_request', e.message ?? 'bad request');
+    // The framework's own status stands (e.g. 406 for a non-multipart body where multipart is expected).
+    return fail(FRAMEWORK_CODES[e.code ?? ''] ?? 'bad_request', e.message ?? 'bad request', { status: e.statusCode });
   }
-  return fail(500, 'internal_error', 'internal server error (see the server log)', {}, true);
+  return fail('internal_error', 'internal server error (see the server log)', { internal: true });
 }

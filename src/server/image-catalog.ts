@@ -46,7 +46,7 @@ export class ImageCatalog {
   }
 
   async resolve(name: string): Promise<CatalogImage> {
-    const notFound = (why: string) => new ApiError(404, 'image_not_found', why);
+    const notFound = (why: string) => new ApiError('image_not_found', why);
     const split = this.splitOf.get(name);
     if (split === undefined) throw notFound(`no image named ${JSON.stringify(name.slice(0, 100))} belongs to this index`);
     if (!this.imageRoot) throw notFound('the index\'s dataset folder is not available on this server');

@@ -4,7 +4,7 @@ import { DIRECTIONS } from './evaluation-run.js';
 
 /**
  * Request schemas: Fastify validates with them (extra properties are refused, not dropped) and the
- * OpenAPI document at /docs embeds the same objects, so the two cannot disagree.
+ * OpenAPI document (/docs) is generated from the same objects, so the two cannot disagree.
  */
 
 export const searchQuerySchema = {
@@ -47,3 +47,24 @@ export const imageParamsSchema = {
   required: ['name'],
   properties: { name: { type: 'string', minLength: 1, maxLength: 255 } },
 } as const;
+
+/**
+ * The photo body of /v1/search (multipart field "image", or a raw image/* body) and of
+ * /v1/search/batch (multipart only, one field per photo), for the documentation: the handlers read
+ * the stream themselves, so Fastify does not validate it.
+ */
+export function photoBodySchema(many: boolean) {
+  const file = { type: 'string', format: 'binary', description: 'a JPEG, PNG, WebP, GIF, AVIF or TIFF photo' };
+  return {
+    content: {
+      'multipart/form-data': {
+        schema: {
+          type: 'object',
+          required: ['image'],
+          properties: { image: many ? { type: 'array', items: file, description: 'one file field "image" per photo' } : file },
+        },
+      },
+      ...(many ? {} : { 'image/*': { schema: file } }),
+    },
+  };
+}

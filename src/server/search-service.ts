@@ -48,9 +48,9 @@ export function recipeView(recipe: IndexedRecipe): RecipeView {
 
 /** Check k and ef against the index's bounds (k 1..100, ef k..1000). */
 export function checkSearchParams(params: SearchParams): void {
-  if (!Number.isInteger(params.k) || params.k < 1 || params.k > MAX_K) throw new ApiError(400, 'invalid_parameter', `k must be an integer from 1 to ${MAX_K}`);
+  if (!Number.isInteger(params.k) || params.k < 1 || params.k > MAX_K) throw new ApiError('invalid_parameter', `k must be an integer from 1 to ${MAX_K}`);
   if (params.ef !== undefined && (!Number.isInteger(params.ef) || params.ef < params.k || params.ef > MAX_EF)) {
-    throw new ApiError(400, 'invalid_parameter', `ef must be an integer from k (${params.k}) to ${MAX_EF}`);
+    throw new ApiError('invalid_parameter', `ef must be an integer from k (${params.k}) to ${MAX_EF}`);
   }
 }
 

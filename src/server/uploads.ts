@@ -16,7 +16,7 @@ function mib(bytes: number): string {
 }
 
 export function tooLargeError(maxBytes: number): ApiError {
-  return new ApiError(413, 'too_large', `the photo is larger than the ${mib(maxBytes)} limit`);
+  return new ApiError('too_large', `the photo is larger than the ${mib(maxBytes)} limit`);
 }
 
 /**
@@ -32,22 +32,22 @@ async function readMultipartPhotos(request: FastifyRequest, maxBytes: number, ma
     // One file more than allowed is let through the parser, so that the count error below is ours.
     for await (const part of request.parts({ limits: { fileSize: maxBytes, files: maxFiles + 1, fields: 8, parts: maxFiles + 9 }, throwFileSizeLimit: false } as never)) {
       if (part.type === 'field' || part.fieldname !== PHOTO_FIELD) {
-        throw new ApiError(400, 'unexpected_field', `unexpected form field "${part.fieldname}": ${endpoint} takes photos in file fields named "${PHOTO_FIELD}" and nothing else`);
+        throw new ApiError('unexpected_field', `unexpected form field "${part.fieldname}": ${endpoint} takes photos in file fields named "${PHOTO_FIELD}" and nothing else`);
       }
       if (photos.length === maxFiles) {
-        throw new ApiError(maxFiles === 1 ? 400 : 413, 'too_many_images', maxFiles === 1
+        throw new ApiError('too_many_images', maxFiles === 1
           ? `${endpoint} takes one photo; send several to /v1/search/batch`
-          : `${endpoint} takes at most ${maxFiles} photos per request`);
+          : `${endpoint} takes at most ${maxFiles} photos per request`, { status: maxFiles === 1 ? 400 : 413 });
       }
       const bytes = await part.toBuffer();
       totalBytes += bytes.length;
-      if (totalBytes > maxTotalBytes) throw new ApiError(413, 'too_large', `the photos of one request may hold ${mib(maxTotalBytes)} together`);
+      if (totalBytes > maxTotalBytes) throw new ApiError('too_large', `the photos of one request may hold ${mib(maxTotalBytes)} together`);
       photos.push({ bytes, filename: part.filename || undefined, tooLarge: part.file.truncated });
     }
   } catch (err) {
     if (err instanceof ApiError || typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err;
     // busboy's own complaints (missing boundary, body cut short) are a malformed request.
-    throw new ApiError(400, 'invalid_multipart', `malformed multipart body: ${(err as Error).message}`);
+    throw new ApiError('invalid_multipart', `malformed multipart body: ${(err as Error).message}`);
   }
   return photos;
 }
@@ -60,9 +60,9 @@ export async function readSinglePhoto(request: FastifyRequest, maxBytes: number)
   } else if (Buffer.isBuffer(request.body)) {
     photo = { bytes: request.body, tooLarge: false };
   } else if (request.body !== undefined && request.body !== null) {
-    throw new ApiError(415, 'unsupported_media_type', 'send the photo as multipart/form-data (file field "image") or as a raw image/* body');
+    throw new ApiError('unsupported_media_type', 'send the photo as multipart/form-data (file field "image") or as a raw image/* body');
   }
-  if (!photo) throw new ApiError(400, 'missing_image', 'no photo: send it as multipart/form-data file field "image", or as a raw body with Content-Type image/*');
+  if (!photo) throw new ApiError('missing_image', 'no photo: send it as multipart/form-data file field "image", or as a raw body with Content-Type image/*');
   if (photo.tooLarge) throw tooLargeError(maxBytes);
   return photo.bytes;
 }
@@ -70,9 +70,9 @@ export async function readSinglePhoto(request: FastifyRequest, maxBytes: number)
 /** The photos of a /v1/search/batch request (multipart only), in the order they were sent. */
 export async function readPhotoBatch(request: FastifyRequest, maxBytes: number, maxPhotos: number, maxTotalBytes: number): Promise<UploadedPhoto[]> {
   if (!request.isMultipart()) {
-    throw new ApiError(415, 'unsupported_media_type', '/v1/search/batch takes multipart/form-data with one file field "image" per photo');
+    throw new ApiError('unsupported_media_type', '/v1/search/batch takes multipart/form-data with one file field "image" per photo');
   }
   const photos = await readMultipartPhotos(request, maxBytes, maxPhotos, '/v1/search/batch', maxTotalBytes);
-  if (photos.length === 0) throw new ApiError(400, 'missing_image', 'no photo: add one file field "image" per photo');
+  if (photos.length === 0) throw new ApiError('missing_image', 'no photo: add one file field "image" per photo');
   return photos;
 }

@@ -28,8 +28,9 @@ export const serveCommand: Command = {
 
 Serves POST /v1/search (one photo), POST /v1/search/batch, POST/GET /v1/evaluations, GET
 /v1/recipes/:id, /v1/images/:name, /v1/info, /healthz, /readyz, /metrics (Prometheus), /docs
-(OpenAPI) and a web page at /. Logs are JSON lines (pino) on stdout. SIGINT/SIGTERM: stop
-accepting, finish the requests in flight, stop the inference workers, exit 0.
+(interactive API documentation; OpenAPI at /docs/json) and a web page at /. Logs are JSON lines
+(pino) on stdout. SIGINT/SIGTERM: stop accepting, finish the requests in flight, stop the inference
+workers, exit 0.
 Every option can also come from the environment variable in brackets (the flag wins).
 
   --model DIR            exported model folder with image_encoder.onnx [MODEL_DIR] (required)

@@ -3,13 +3,26 @@ import type { ServerContext } from '../context.js';
 import { resolveDatasetRoot } from '../dataset-path.js';
 import type { EvaluationRequest } from '../evaluation-run.js';
 import { ApiError } from '../http-errors.js';
+import { errorResponses } from '../api-docs.js';
+import { ref } from '../response-schemas.js';
 import { evaluationBodySchema, idParamsSchema } from '../schemas.js';
 
 /** The JSON body names the dataset; the server resolves its folder (`root`) inside the data folder. */
 type EvaluationBody = Omit<EvaluationRequest, 'root'>;
 
 export function registerEvaluationRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post<{ Body: EvaluationBody }>('/v1/evaluations', { schema: { body: evaluationBodySchema } }, async (request, reply) => {
+  app.post<{ Body: EvaluationBody }>('/v1/evaluations', {
+    schema: {
+      tags: ['evaluations'],
+      summary: 'Start an evaluation of a dataset split',
+      description: 'medR and R@1/5/10 in both directions, by the paper\'s protocol, of a dataset folder under the server\'s --data-dir. Jobs run one at a time next to search traffic; poll the Location.',
+      body: evaluationBodySchema,
+      response: {
+        202: { description: 'the job, queued (its URL in Location)', ...ref('Evaluation') },
+        ...errorResponses(['invalid_parameter', 'invalid_body', 'path_outside_data_dir', 'evaluations_disabled', 'dataset_not_found', 'too_many_evaluations', 'data_dir_missing', 'not_ready', 'shutting_down']),
+      },
+    },
+  }, async (request, reply) => {
     const { jobs } = ctx.ready();
     const body = request.body;
     const root = await resolveDatasetRoot(ctx.config.dataDir, body.dataset);
@@ -18,10 +31,17 @@ export function registerEvaluationRoutes(app: FastifyInstance, ctx: ServerContex
     return job;
   });
 
-  app.get<{ Params: { id: string } }>('/v1/evaluations/:id', { schema: { params: idParamsSchema } }, async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/evaluations/:id', {
+    schema: {
+      tags: ['evaluations'],
+      summary: 'State, progress and (when done) the metrics of an evaluation',
+      params: idParamsSchema,
+      response: { 200: { description: 'the job', ...ref('Evaluation') }, ...errorResponses(['evaluation_not_found', 'not_ready']) },
+    },
+  }, async (request) => {
     const { jobs } = ctx.ready();
     const job = jobs.get(request.params.id);
-    if (!job) throw new ApiError(404, 'evaluation_not_found', `no evaluation ${JSON.stringify(request.params.id)} (unknown, or forgotten after 100 newer ones)`);
+    if (!job) throw new ApiError('evaluation_not_found', `no evaluation ${JSON.stringify(request.params.id)} (unknown, or forgotten after 100 newer ones)`);
     return job;
   });
 }

@@ -1,28 +1,47 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../context.js';
-import { openApiDocument } from '../openapi.js';
+import type { ErrorCode } from '../error-catalogue.js';
+import { errorResponses } from '../api-docs.js';
+import { healthSchema, infoSchema, readySchema } from '../response-schemas.js';
 import { componentVersions } from '../versions.js';
 
 export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, serverVersion: string): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', {
+    schema: { tags: ['status'], summary: 'Liveness: the process answers', response: { 200: healthSchema } },
+  }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', {
+    schema: {
+      tags: ['status'],
+      summary: 'Readiness: the model and index are loaded',
+      response: { 200: readySchema, 503: { ...readySchema, description: 'still loading, or failed to load (the message says why)' } },
+    },
+  }, async (_request, reply) => {
     const s = ctx.state;
     if (s.status === 'ready') return { status: 'ready' };
     reply.code(503).header('retry-after', '2');
-    return { status: s.status, error: { code: 'not_ready', message: s.status === 'failed' ? `failed to load: ${s.reason}` : 'the model and index are still loading' } };
+    return { status: s.status, error: { code: 'not_ready' satisfies ErrorCode, message: s.status === 'failed' ? `failed to load: ${s.reason}` : 'the model and index are still loading' } };
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', {
+    schema: {
+      tags: ['status'],
+      summary: 'Prometheus metrics',
+      produces: ['text/plain'],
+      response: { 200: { description: 'Prometheus text format: requests, latencies, inference batches, queue depth, process', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
+  }, async (_request, reply) => {
     reply.header('content-type', ctx.metrics.contentType);
     return ctx.metrics.render();
   });
 
-  const document = openApiDocument(serverVersion);
-  app.get('/docs', async () => document);
-  app.get('/docs/openapi.json', async () => document);
-
-  app.get('/v1/info', async () => {
+  app.get('/v1/info', {
+    schema: {
+      tags: ['status'],
+      summary: 'Model, index, execution provider, versions and limits',
+      response: { 200: { description: 'server information', ...infoSchema }, ...errorResponses(['not_ready']) },
+    },
+  }, async () => {
     const { services } = ctx.ready();
     const m = services.model.manifest;
     const ix = services.index.manifest;

@@ -15,7 +15,10 @@ export async function registerWebRoutes(app: FastifyInstance): Promise<void> {
   for (const [route, asset] of Object.entries(ASSETS)) {
     // Read once at start: plain files in src/server/public, no build step.
     const body = await fs.readFile(fromRoot('src', 'server', 'public', asset.file));
-    app.get(route, async (_request, reply) => {
+    const schema = route === '/'
+      ? { tags: ['web'], summary: 'Web page: choose or drop a photo, see the ranked recipes', produces: ['text/html'], response: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } }
+      : { hide: true };
+    app.get(route, { schema }, async (_request, reply) => {
       reply.header('content-type', asset.type).header('content-security-policy', CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache');
       return body;
     });
