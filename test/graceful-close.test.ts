@@ -65,13 +65,17 @@ test('a request arriving on a kept-alive connection during the close is answered
   closeKeepAliveOnShutdown(app);
   let release: () => void = () => {};
   const gate = new Promise<void>((resolve) => { release = resolve; });
+  let entered: () => void = () => {};
+  const inHandler = new Promise<void>((resolve) => { entered = resolve; });
   app.get('/slow', async () => {
+    entered();
     await gate;
     return { ok: true };
   });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   const pending = fetch(`${base}/slow`);
-  await sleep(50);
+  // The request must be in its handler before the close begins (a fixed sleep is not enough on a loaded machine).
+  await inHandler;
   const closing = app.close();
   while (app.server.listening) await sleep(5);
   release();

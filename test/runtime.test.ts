@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -10,6 +11,7 @@ import { tensor32 } from '../src/onnx/weights.js';
 import { canMerge, mergeInputs, splitOutputs } from '../src/runtime/batching.js';
 import { InferenceError, PoolClosedError, QueueFullError } from '../src/runtime/errors.js';
 import { InferencePool } from '../src/runtime/inference-pool.js';
+import { cudaUnavailableReason } from '../src/runtime/session-factory.js';
 import type { TensorMap, TensorValue } from '../src/runtime/tensor-value.js';
 import { DataFileError, UserError } from '../src/util/errors.js';
 import { SeededRandom } from '../src/util/random.js';
@@ -167,6 +169,36 @@ test('pool: auto falls back to CPU with one log line; cuda fails clearly; a miss
   });
   await assert.rejects(InferencePool.create({ modelPath: path.join(dir, 'nope.onnx'), workers: 1 }), DataFileError);
   await assert.rejects(InferencePool.create({ modelPath: featureModel, workers: 0 }), /workers must be an integer >= 1/);
+});
+
+test('CUDA is ruled out before onnxruntime is asked when its provider libraries are absent: a CPU start prints nothing on stderr', async () => {
+  const bindingDir = path.join(dir, 'binding');
+  await fs.mkdir(bindingDir, { recursive: true });
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    assert.match(cudaUnavailableReason(bindingDir) ?? '', /CUDA provider libraries are not installed: no libonnxruntime_providers_shared\.so or libonnxruntime_providers_cuda\.so/);
+    await fs.writeFile(path.join(bindingDir, 'libonnxruntime_providers_shared.so'), '');
+    assert.match(cudaUnavailableReason(bindingDir) ?? '', /no libonnxruntime_providers_cuda\.so beside/);
+    await fs.writeFile(path.join(bindingDir, 'libonnxruntime_providers_cuda.so'), '');
+    assert.equal(cudaUnavailableReason(bindingDir), undefined, 'both present: onnxruntime is asked');
+  } else {
+    assert.match(cudaUnavailableReason(bindingDir) ?? '', /no CUDA provider for/);
+  }
+  // An auto pool in a child process, as `serve` starts one: onnxruntime's own "Failed to load library" error must not appear.
+  if (cudaUnavailableReason() === undefined) return; // this machine has the CUDA providers: onnxruntime is rightly asked
+  const script = `import { InferencePool } from ${JSON.stringify(path.resolve('dist/src/runtime/inference-pool.js'))};
+const lines = [];
+const pool = await InferencePool.create({ modelPath: ${JSON.stringify(featureModel)}, device: 'auto', workers: 1, log: (l) => lines.push(l) });
+await pool.close();
+console.log(JSON.stringify({ provider: pool.provider, lines }));`;
+  // A file, not -e: worker threads inherit the parent's flags, and --input-type would stop them.
+  const scriptFile = path.join(dir, 'auto-pool.mjs');
+  await fs.writeFile(scriptFile, script);
+  const child = spawnSync(process.execPath, [scriptFile], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stderr, '', 'nothing on stderr');
+  const out = JSON.parse(child.stdout) as { provider: string; lines: string[] };
+  assert.equal(out.provider, 'cpu');
+  assert.deepEqual(out.lines.slice(0, 1), ['onnxruntime: CUDA execution provider unavailable (onnxruntime-node\'s CUDA provider libraries are not installed: no libonnxruntime_providers_shared.so or libonnxruntime_providers_cuda.so beside its binding); running on CPU']);
 });
 
 test('pool: a full queue rejects with QueueFullError and the queued requests still complete', async () => {

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
 
@@ -16,9 +19,32 @@ export interface CreatedSession {
   fallbackReason?: string;
 }
 
+/** The libraries onnxruntime-node's install script puts next to its binding when asked for CUDA (Linux x64 only). */
+const CUDA_PROVIDER_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
+
 /**
- * Open a session on the requested device. onnxruntime-node throws when the CUDA libraries are
- * missing instead of falling back, so `auto` catches that and retries on CPU; `cuda` reports it.
+ * Why onnxruntime-node cannot use CUDA here, found without asking it (which would print its own red
+ * "Failed to load library" error on every CPU machine): its CUDA provider libraries are absent from
+ * the folder of its native binding, as in a plain `npm ci`. Undefined when they are present (then
+ * CUDA may still fail, for a missing driver or CUDA runtime, and onnxruntime says why).
+ */
+export function cudaUnavailableReason(bindingDir = onnxruntimeBindingDir()): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return `onnxruntime-node has no CUDA provider for ${process.platform}-${process.arch}`;
+  const missing = CUDA_PROVIDER_LIBRARIES.filter((name) => !existsSync(path.join(bindingDir, name)));
+  if (missing.length === 0) return undefined;
+  return `onnxruntime-node's CUDA provider libraries are not installed: no ${missing.join(' or ')} beside its binding`;
+}
+
+/** The folder of onnxruntime-node's native binding for this platform (where its provider libraries go). */
+function onnxruntimeBindingDir(): string {
+  const packageDir = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
+  return path.join(packageDir, '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/**
+ * Open a session on the requested device. Without CUDA provider libraries `auto` goes straight to
+ * CPU and `cuda` is refused; with them, onnxruntime-node throws when CUDA cannot start (no driver,
+ * no CUDA runtime) instead of falling back, so `auto` catches that and retries on CPU.
  */
 export async function createSession(modelPath: string, device: Device, threads: SessionThreads): Promise<CreatedSession> {
   const open = (providers: string[], quiet: boolean) => ort.InferenceSession.create(modelPath, {
@@ -29,15 +55,22 @@ export async function createSession(modelPath: string, device: Device, threads: 
     logSeverityLevel: quiet ? 4 : 3,
   });
   if (device === 'cpu') return { session: await open(['cpu'], false), provider: 'cpu' };
+  const unavailable = cudaUnavailableReason();
+  if (unavailable !== undefined) {
+    if (device === 'cuda') throw cudaRefused(unavailable);
+    return { session: await open(['cpu'], false), provider: 'cpu', fallbackReason: unavailable };
+  }
   try {
     return { session: await open(['cuda', 'cpu'], true), provider: 'cuda' };
   } catch (err) {
     const reason = firstLine(err);
-    if (device === 'cuda') {
-      throw new UserError(`device cuda: onnxruntime-node could not start its CUDA execution provider (${reason}); install the CUDA libraries onnxruntime-node needs, or use --device auto or cpu`);
-    }
+    if (device === 'cuda') throw cudaRefused(reason);
     return { session: await open(['cpu'], false), provider: 'cpu', fallbackReason: reason };
   }
+}
+
+function cudaRefused(reason: string): UserError {
+  return new UserError(`device cuda: onnxruntime-node could not start its CUDA execution provider (${reason}); install the CUDA libraries onnxruntime-node needs, or use --device auto or cpu`);
 }
 
 function firstLine(err: unknown): string {
