@@ -34,7 +34,8 @@ before(async () => {
 after(() => fs.rm(dir, { recursive: true, force: true }));
 
 function setupCli(extra: string[] = []): { summary: SetupSummary; stderr: string } {
-  const res = runCli(['setup', '--model-out', modelOut, '--index-out', indexOut, '--json', ...extra]);
+  // A first setup takes ~15 s alone, minutes on a loaded 2-core machine: the default 2-minute limit is too tight there.
+  const res = runCli(['setup', '--model-out', modelOut, '--index-out', indexOut, '--json', ...extra], { timeoutMs: 600_000 });
   assert.equal(res.status, 0, res.stderr);
   return { summary: JSON.parse(res.stdout) as SetupSummary, stderr: res.stderr };
 }
@@ -89,7 +90,7 @@ test('setup from scratch exports the demo model and indexes all 407 demo recipes
 
 test('a second setup verifies everything by sha256 and writes nothing', async () => {
   const before = await snapshotBoth();
-  const res = runCli(['setup', '--model-out', modelOut, '--index-out', indexOut]);
+  const res = runCli(['setup', '--model-out', modelOut, '--index-out', indexOut], { timeoutMs: 600_000 });
   assert.equal(res.status, 0, res.stderr);
   assert.match(res.stdout, /^nothing to do: .* verified by sha256 in \d+\.\d s$/m);
   assert.match(res.stderr, /model .*: verified/);
