@@ -32,7 +32,7 @@ let imageSession: ort.InferenceSession;
 /** A demo photo for which the tiny classifier keeps at least one label (so debiasing moves the query). */
 let photoIndex: number;
 let photo: Buffer;
-let lastPayload: unknown;
+let lastPayload: any; // what the last handler returned (a JSON copy), before serialisation
 
 before(async () => {
   fx = await createServerFixture('rr-server-', { viaCli: true });
