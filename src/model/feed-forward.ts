@@ -38,10 +38,19 @@ export function feedForward(params: ParamReader, prefix: string, x: tf.Tensor, c
   const op = feedForwardOp(activeDropout(ctx), ctx.seeds.next());
   const d = x.shape[x.rank - 1] as number;
   const flat = x.rank === 2 ? x : tf.reshape(x, [-1, d]);
+  if (ctx.gateMargins) recordGateMargin(ctx.gateMargins, params, prefix, flat);
   const y = op(
     flat,
     params.get(`${prefix}.linear1.weight`), params.get(`${prefix}.linear1.bias`),
     params.get(`${prefix}.linear2.weight`), params.get(`${prefix}.linear2.bias`),
   );
   return x.rank === 2 ? y : tf.reshape(y, x.shape);
+}
+
+function recordGateMargin(margins: Map<string, number>, params: ParamReader, prefix: string, x: tf.Tensor): void {
+  const margin = tf.tidy(() => {
+    const pre = tf.abs(tf.add(tf.matMul(x as tf.Tensor2D, params.get(`${prefix}.linear1.weight`) as tf.Tensor2D, false, true), params.get(`${prefix}.linear1.bias`)));
+    return tf.div(tf.min(pre), tf.max(pre)).dataSync()[0];
+  });
+  margins.set(prefix, Math.min(margins.get(prefix) ?? Infinity, margin));
 }

@@ -30,6 +30,8 @@ export interface ForwardOptions {
    * block inputs only and recomputes each block, trading ~1/3 more compute for far less memory.
    */
   checkpoint?: boolean;
+  /** Collect ReLU gate margins of the feed-forward blocks (see LayerContext.gateMargins). */
+  gateMargins?: Map<string, number>;
 }
 
 export interface ImageOutputs {
@@ -95,6 +97,7 @@ export function forward(
     layerNormEps: config.layerNormEps,
     seeds: options.dropoutSeed === undefined ? SeedStream.random() : new SeedStream(options.dropoutSeed),
     checkpoint: options.checkpoint ?? options.training,
+    gateMargins: options.gateMargins,
   };
   const outputs: ModelOutputs = {};
   if (batch.imageFeatures) {

@@ -26,6 +26,12 @@ export interface LayerContext {
   seeds: SeedStream;
   /** Recompute blocks during backprop instead of keeping their activations (see checkpoint.ts). */
   checkpoint: boolean;
+  /**
+   * When set, each feed-forward block records min |pre-activation| / max |pre-activation| of its
+   * ReLU under its prefix (smallest over calls): how close a gate is to flipping. Diagnostics only
+   * (verify-train-step); it reads values back, so it slows the forward.
+   */
+  gateMargins?: Map<string, number>;
 }
 
 /** The dropout rate in effect: 0 when not training. */
