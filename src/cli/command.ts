@@ -17,6 +17,8 @@ export interface ParsedArgs {
 export interface CommandResult {
   data: unknown;
   text: string;
+  /** Non-zero: the result is printed (text or JSON) and the process still exits with this code. */
+  exitCode?: number;
 }
 
 export interface CommandContext {

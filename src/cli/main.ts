@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       { json, log: (line) => process.stderr.write(`${line}\n`) },
     );
     process.stdout.write(json ? `${JSON.stringify(result.data, null, 2)}\n` : `${result.text.replace(/\n?$/, '\n')}`);
-    return 0;
+    return result.exitCode ?? 0;
   } catch (err) {
     if (err instanceof UserError) {
       process.stderr.write(`recipe-retrieval ${name}: ${err.message.split('\n')[0]}\n`);

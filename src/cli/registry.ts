@@ -13,6 +13,7 @@ import { prepareLabelsCommand } from './commands/prepare-labels.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { trainCommand } from './commands/train.js';
 import { verifyExportCommand } from './commands/verify-export.js';
+import { verifyTrainStepCommand } from './commands/verify-train-step.js';
 
 /** Every CLI command, in the order --help lists them (the order of the training pipeline). */
 export const commands: Command[] = [
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   exportCommand,
   verifyExportCommand,
   quantizeCommand,
+  verifyTrainStepCommand,
   importCheckpointCommand,
   indexCommand,
   serveCommand,

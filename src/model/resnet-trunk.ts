@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { resnet50Blocks, resnet50KeySpecs, type ResNetBlockShape } from '../import/torchvision-resnet-keys.js';
+import { conv2dFast } from './conv2d.js';
 import type { ParamSpec } from './param-spec.js';
 import type { ParamReader } from './param-store.js';
 
@@ -146,7 +147,7 @@ function batchNorm(params: ParamReader, bn: BatchNormState, name: string, x: tf.
 /** A PyTorch conv (weight [out, in, k, k], symmetric zero padding, no bias) on NHWC input. */
 function conv(params: ParamReader, name: string, x: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
   const filter = tf.transpose(params.get(name), [2, 3, 1, 0]) as tf.Tensor4D;
-  return tf.conv2d(x, filter, stride, pad === 0 ? 'valid' : pad);
+  return conv2dFast(x, filter, stride, pad);
 }
 
 function bottleneck(params: ParamReader, bn: BatchNormState, block: ResNetBlockShape, x: tf.Tensor4D, mode: TrunkMode): tf.Tensor4D {

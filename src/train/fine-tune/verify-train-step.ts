@@ -412,3 +412,21 @@ export async function verifyTrainStep(goldensDir: string, log: (line: string) =>
     pass: failures.length === 0, groups, failures, checks, kinks,
   };
 }
+
+/** The text report: one line per group with its worst item, then the gates judged as kinks and the failures. */
+export function formatTrainStepReport(report: VerifyReport): string {
+  const lines = [`verify-train-step ${report.goldens} on backend ${report.backend} (${report.seconds.toFixed(1)} s)`];
+  const width = Math.max(...report.groups.map((g) => g.group.length));
+  for (const g of report.groups) {
+    lines.push(`${g.pass ? 'ok  ' : 'FAIL'} ${g.group.padEnd(width)}  worst ${g.worstError.toExponential(2)} (tolerance ${g.tolerance.toExponential(2)}, ${g.checks} checked) ${g.worstItem}`);
+  }
+  for (const k of report.kinks) {
+    lines.push(`note: ${k.stage} iteration ${k.iteration}: ReLU gate of ${k.gate} within ${k.margin.toExponential(1)} of 0 (our forward error ${k.forwardRelError.toExponential(1)}): ${k.affected} upstream gradients judged with the kink floor ${KINK_FLOOR}`);
+  }
+  for (const f of report.failures.slice(0, 20)) {
+    lines.push(`out of tolerance: ${f.group}: ${f.item}: ${f.error.toExponential(3)} > ${f.tolerance.toExponential(3)}`);
+  }
+  if (report.failures.length > 20) lines.push(`... ${report.failures.length - 20} more`);
+  lines.push(report.pass ? 'PASS: every number within tolerance' : `FAIL: ${report.failures.length} check(s) out of tolerance`);
+  return lines.join('\n');
+}
