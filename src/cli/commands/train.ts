@@ -6,6 +6,10 @@ import { numberFlag, subsetSizeFlag } from '../../train/cli-flags.js';
 import { SELECTION_METRICS, STAGES, type Hyperparameters, type SelectionMetric, type Stage } from '../../train/hyperparameters.js';
 import { resumeRun, startRun } from '../../train/run-setup.js';
 import { trainEpochs } from '../../train/trainer.js';
+import { fineTune } from '../../train/fine-tune/fine-tune-run.js';
+import { DEFAULT_VOCAB } from '../../train/run-setup.js';
+import { defaultHyperparameters } from '../../train/hyperparameters.js';
+import type { ParsedArgs, CommandContext, CommandResult } from '../command.js';
 import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
 
 /** Flags that --resume takes from run.json instead (only --epochs and --backend may be given). */
@@ -52,7 +56,20 @@ image->recipe R@1 by default, debiased in stage 2; ties go to R@5, R@10, then me
   --select M         r1 (image->recipe R@1, the paper; default) or rsum (R@1+R@5+R@10 of both
                      directions: steadier on a validation split of a few dozen pairs)
   --backend B        ${BACKEND_REQUESTS.join(' | ')} (default auto)
-  --resume           continue DIR from last/ with its saved settings (only --epochs and --backend may change)`,
+  --resume           continue DIR from last/ with its saved settings (only --epochs and --backend may change)
+
+Fine-tuning (--fine-tune): trains ResNet layer2-4 together with the heads from the photos, as the
+seed does (stem and layer1 frozen, BatchNorm in training mode, the seed's losses and AdamW, StepLR
+per epoch, train transform Resize(256) -> RandomCrop(224) + RandomHorizontalFlip, seeded). Needs a
+backend with convolution gradients: tfjs-node-gpu (the practical one), tfjs-node or cpu. Writes
+DIR/checkpoint.pth.tar in the seed's own format after each epoch, and DIR/fine-tune.json;
+\`recipe-retrieval export DIR --out MODEL\` turns it into a model folder. verify-train-step checks
+the step against the seed's on your backend. Stage 2 when --init has Wv (then --dictionary).
+  --fine-tune        train end to end from photos (no feature cache)
+  --init FILE        a seed checkpoint (.pth.tar, stage 1 or 2) to start from
+  --stem-width N     without --init: ResNet stem width (64 = ResNet-50; the tiny preset uses 2)
+  --dictionary FILE  stage 2: ingredient_dict_textual.pkl
+  --max-pairs N      train on the first N paired recipes only`,
   options: {
     stage: { type: 'string' },
     out: { type: 'string' },
@@ -76,9 +93,18 @@ image->recipe R@1 by default, debiased in stage 2; ties go to R@5, R@10, then me
     select: { type: 'string' },
     backend: { type: 'string' },
     resume: { type: 'boolean' },
+    'fine-tune': { type: 'boolean' },
+    'stem-width': { type: 'string' },
+    dictionary: { type: 'string' },
+    'max-pairs': { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
+    if (args.values['fine-tune'] === true) return runFineTune(args, ctx);
+    for (const flag of ['stem-width', 'dictionary', 'max-pairs']) {
+      if (args.values[flag] !== undefined) throw new FlagError(`--${flag} goes with --fine-tune`);
+    }
+    ctx.log('mode: frozen-feature (cached backbone features, backbone not trained; --fine-tune trains ResNet layer2-4 from photos on a backend with convolution gradients)');
     const root = args.positionals[0];
     const stage = stringFlag(args, 'stage');
     if (stage === undefined) throw new FlagError(`--stage is required (${STAGES.join(' or ')})`);
@@ -195,4 +221,50 @@ function explainBackendFailure(err: unknown, backend: string, parameters: number
     );
   }
   return err;
+}
+
+async function runFineTune(args: ParsedArgs, ctx: CommandContext): Promise<CommandResult> {
+  const out = stringFlag(args, 'out');
+  if (out === undefined) throw new FlagError('--out is required (the run folder)');
+  for (const flag of ['resume', 'cache', 'views', 'val-n', 'val-runs', 'select', 'build-vocab', 'config']) {
+    if (args.values[flag] !== undefined) throw new FlagError(`--${flag} does not apply to --fine-tune`);
+  }
+  const preset = stringFlag(args, 'preset') ?? 'paper';
+  if (!(PRESET_NAMES as readonly string[]).includes(preset)) throw new FlagError(`unknown model preset "${preset}" (expected one of: ${PRESET_NAMES.join(', ')})`);
+  const defaults = defaultHyperparameters(preset as PresetName, 'baseline');
+  const backend = await activateBackend(stringFlag(args, 'backend') ?? 'auto', ctx.log);
+  if (backend.name === 'wasm') {
+    throw new UserError('--fine-tune: the wasm backend is not verified for convolution training; use --backend tfjs-node-gpu, tfjs-node or cpu');
+  }
+  ctx.log(`mode: fine-tune (ResNet layer2-4 and heads from photos: backend ${backend.name} has convolution gradients)`);
+  const started = performance.now();
+  const summary = await fineTune({
+    root: args.positionals[0],
+    out,
+    init: stringFlag(args, 'init'),
+    preset: preset as PresetName,
+    stemWidth: intFlag(args, 'stem-width', preset === 'tiny' ? 2 : 64, 1, 1024),
+    vocabFile: stringFlag(args, 'vocab') ?? DEFAULT_VOCAB,
+    labelsDir: stringFlag(args, 'labels-dir'),
+    dictionary: stringFlag(args, 'dictionary'),
+    epochs: intFlag(args, 'epochs', defaults.epochs, 1, 100_000),
+    batchSize: intFlag(args, 'batch', defaults.batchSize, 2, 100_000),
+    learningRate: numberFlag(args, 'lr') ?? defaults.learningRate,
+    weightDecay: numberFlag(args, 'weight-decay', { allowZero: true }) ?? defaults.weightDecay,
+    lrStep: intFlag(args, 'lr-step', defaults.lrStep, 1, 100_000),
+    seed: intFlag(args, 'seed', 1, 0, 2 ** 32 - 1),
+    maxPairs: stringFlag(args, 'max-pairs') === undefined ? undefined : intFlag(args, 'max-pairs', 2, 2, 100_000_000),
+    log: ctx.log,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const first = summary.epochs[0];
+  const last = summary.epochs[summary.epochs.length - 1];
+  return {
+    data: { run: out, mode: 'fine-tune', ...summary, seconds },
+    text: [
+      `fine-tune run ${out}: ${summary.epochs.length} epochs on ${summary.pairs} pairs in ${seconds.toFixed(0)} s`,
+      `mean loss ${first.loss.toFixed(4)} (epoch 1) -> ${last.loss.toFixed(4)} (epoch ${last.epoch}); ${last.secondsPerImage.toFixed(2)} s/image`,
+      `checkpoint: ${summary.checkpoint} (export with: recipe-retrieval export ${out} --out <model-dir>)`,
+    ].join('\n'),
+  };
 }
