@@ -1,3 +1,5 @@
+import { importSeedCheckpoint } from '../../import/import-checkpoint.js';
+import { readFineTuneRun } from '../../train/fine-tune/fine-tune-run.js';
 import { exportModel, type ImageExport } from '../../export/export-model.js';
 import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { backendFlag, FlagError, stringFlag, type Command } from '../command.js';
@@ -40,6 +42,15 @@ For a model without the debiasing projection Wv, debiased_embedding equals embed
     const image = stringFlag(args, 'image') ?? 'both';
     if (!(IMAGE_CHOICES as readonly string[]).includes(image)) throw new FlagError(`--image must be one of ${IMAGE_CHOICES.join(', ')}, got "${image}"`);
     const backend = backendFlag(args, 'wasm');
+    const fineTuned = await readFineTuneRun(args.positionals[0]);
+    if (fineTuned) {
+      // A fine-tuning run holds a seed-format checkpoint: the importer turns it into the model folder.
+      const imported = await importSeedCheckpoint({
+        checkpoint: fineTuned.checkpoint, vocab: fineTuned.vocab, labels: fineTuned.labels, dictionary: fineTuned.dictionary,
+        outDir: out, modelId: stringFlag(args, 'id'), log: ctx.log,
+      });
+      return { data: imported, text: `exported fine-tune run ${args.positionals[0]} to ${imported.outDir} in ${imported.seconds.toFixed(1)} s (debiasing ${imported.debiasActive ? 'on' : 'off'})` };
+    }
     const summary = await exportModel({
       runDir: args.positionals[0],
       outDir: out,

@@ -168,3 +168,12 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneSummary> 
   }
   return { out: opts.out, checkpoint, pairs: recipes.length, epochs: history };
 }
+
+/** The files `export` needs from a fine-tuning run folder, or undefined when DIR is not one. */
+export async function readFineTuneRun(dir: string): Promise<{ checkpoint: string; vocab: string; labels: string; dictionary?: string } | undefined> {
+  const file = path.join(dir, FINE_TUNE_RUN_JSON);
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const info = JSON.parse(text) as { checkpoint: string; vocab: string; labels: string; dictionary: string | null };
+  return { checkpoint: path.join(dir, info.checkpoint), vocab: info.vocab, labels: info.labels, dictionary: info.dictionary ?? undefined };
+}
