@@ -68,3 +68,53 @@ test('eval-mode trunk (running statistics) reproduces the seed layer-4 map of bo
     model.batchNorm.dispose();
   }
 });
+
+test('--backbone-weights: a torchvision ResNet state_dict (zip format, fc included) loads into the trunk; wrong widths and legacy files are refused', async () => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { TorchCheckpointWriter } = await import('../src/import/torch-zip-writer.js');
+  const { pyOrderedDict } = await import('../src/import/python-pickler.js');
+  const { initialFineTuneModel } = await import('../src/train/fine-tune/fine-tune-model.js');
+  const { loadTorchvisionBackbone } = await import('../src/train/fine-tune/torchvision-weights.js');
+  const { presetConfig } = await import('../src/model/config.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tv-weights-'));
+  try {
+    const stem = 2;
+    // torchvision's keys (no backbone prefix) for a 2-wide stem, plus its classifier fc.
+    const keys = resnet50KeySpecs('', stem).map((k) => ({ ...k, name: k.name.slice(1) }));
+    const values = new Map<string, Float32Array | BigInt64Array>();
+    keys.forEach((k, i) => {
+      const n = k.shape.reduce((a, b) => a * b, 1);
+      values.set(k.name, k.dtype === 'int64' ? BigInt64Array.of(BigInt(i)) : Float32Array.from({ length: n }, (_, j) => Math.sin(i * 31 + j) * (k.name.endsWith('running_var') ? 0.5 : 1) + (k.name.endsWith('running_var') ? 1 : 0)));
+    });
+    const file = path.join(dir, 'resnet50-tiny.pth');
+    const w = new TorchCheckpointWriter(file, { folder: 'archive' });
+    const items: Array<[string, ReturnType<typeof w.tensorOf>]> = keys.map((k) => [k.name, w.tensorOf(values.get(k.name)!, k.shape)]);
+    items.push(['fc.weight', w.tensorOf(new Float32Array(10 * 64), [10, 64])], ['fc.bias', w.tensorOf(new Float32Array(10), [10])]);
+    w.finish(pyOrderedDict(items));
+
+    const config = { ...presetConfig('tiny', { vocabSize: 50, labels: 6 }), backboneChannels: 64 };
+    const model = initialFineTuneModel(config, stem, false, 1);
+    const { loaded, ignored } = loadTorchvisionBackbone(file, model);
+    assert.equal(loaded, keys.length);
+    assert.deepEqual(ignored, ['fc.weight', 'fc.bias']);
+    assert.deepEqual([...model.params.get(`${TRUNK_PREFIX}.layer3.1.conv2.weight`).dataSync()], [...values.get('layer3.1.conv2.weight')!]);
+    assert.deepEqual([...model.batchNorm.runningVar.get(`${TRUNK_PREFIX}.layer4.0.downsample.1`)!.dataSync()], [...values.get('layer4.0.downsample.1.running_var')!]);
+    assert.equal(model.batchNorm.batchesTracked.get(`${TRUNK_PREFIX}.layer2.0.bn2`), (values.get('layer2.0.bn2.num_batches_tracked') as BigInt64Array)[0]);
+    // Heads keep their own initialisation.
+    assert.ok(model.params.has('img_fc.weight'));
+
+    const wide = initialFineTuneModel({ ...config, backboneChannels: 128 }, 4, false, 1);
+    assert.throws(() => loadTorchvisionBackbone(file, wide), /2-channel stem; the model's trunk has 4/);
+    const legacy = path.join(dir, 'resnet50-19c8e357.pth');
+    await writeFile(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
+    assert.throws(() => loadTorchvisionBackbone(legacy, model), /legacy \(pre-1\.6\) torch\.save format/);
+    for (const m of [model, wide]) {
+      m.params.dispose();
+      m.batchNorm.dispose();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -68,6 +68,8 @@ the step against the seed's on your backend. Stage 2 when --init has Wv (then --
   --fine-tune        train end to end from photos (no feature cache)
   --init FILE        a seed checkpoint (.pth.tar, stage 1 or 2) to start from
   --stem-width N     without --init: ResNet stem width (64 = ResNet-50; the tiny preset uses 2)
+  --backbone-weights FILE  without --init: torchvision's ImageNet resnet50 .pth for the trunk (zip format;
+                     a legacy pre-1.6 file is refused with the one-line re-save command)
   --dictionary FILE  stage 2: ingredient_dict_textual.pkl
   --max-pairs N      train on the first N paired recipes only`,
   options: {
@@ -97,11 +99,12 @@ the step against the seed's on your backend. Stage 2 when --init has Wv (then --
     'stem-width': { type: 'string' },
     dictionary: { type: 'string' },
     'max-pairs': { type: 'string' },
+    'backbone-weights': { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
     if (args.values['fine-tune'] === true) return runFineTune(args, ctx);
-    for (const flag of ['stem-width', 'dictionary', 'max-pairs']) {
+    for (const flag of ['stem-width', 'dictionary', 'max-pairs', 'backbone-weights']) {
       if (args.values[flag] !== undefined) throw new FlagError(`--${flag} goes with --fine-tune`);
     }
     ctx.log('mode: frozen-feature (cached backbone features, backbone not trained; --fine-tune trains ResNet layer2-4 from photos on a backend with convolution gradients)');
@@ -247,6 +250,7 @@ async function runFineTune(args: ParsedArgs, ctx: CommandContext): Promise<Comma
     vocabFile: stringFlag(args, 'vocab') ?? DEFAULT_VOCAB,
     labelsDir: stringFlag(args, 'labels-dir'),
     dictionary: stringFlag(args, 'dictionary'),
+    backboneWeights: stringFlag(args, 'backbone-weights'),
     epochs: intFlag(args, 'epochs', defaults.epochs, 1, 100_000),
     batchSize: intFlag(args, 'batch', defaults.batchSize, 2, 100_000),
     learningRate: numberFlag(args, 'lr') ?? defaults.learningRate,

@@ -20,6 +20,7 @@ import { encodeAll } from '../pairs.js';
 import { fineTuneStep } from './fine-tune-step.js';
 import { initialFineTuneModel, loadSeedCheckpointModel, type FineTuneModel } from './fine-tune-model.js';
 import { writeSeedCheckpoint } from './seed-checkpoint-writer.js';
+import { loadTorchvisionBackbone } from './torchvision-weights.js';
 import type { SeedObjective } from './seed-objective.js';
 
 /** The fine-tuning run's files: a seed-format checkpoint that `export` imports like the authors' own. */
@@ -36,6 +37,8 @@ export interface FineTuneOptions {
   stemWidth: number;
   vocabFile: string;
   labelsDir?: string;
+  /** Without --init: torchvision's ImageNet ResNet-50 state_dict for the trunk (what pretrained=True loads). */
+  backboneWeights?: string;
   /** Stage 2 checkpoints: the ingredient dictionary pickle. */
   dictionary?: string;
   epochs: number;
@@ -73,6 +76,7 @@ export interface FineTuneSummary {
  * After each epoch the model is written as a seed-format checkpoint (atomically).
  */
 export async function fineTune(opts: FineTuneOptions): Promise<FineTuneSummary> {
+  if (opts.init && opts.backboneWeights) throw new UserError('give --init (a whole seed checkpoint) or --backbone-weights (ImageNet trunk only), not both');
   const dataset = await RecipeDataset.open(opts.root);
   const vocab = await loadVocabulary(opts.vocabFile);
   const labelsDir = path.resolve(opts.labelsDir ?? opts.root);
@@ -97,6 +101,10 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneSummary> 
     const config = { ...presetConfig(opts.preset, { vocabSize: vocab.size, labels: labelNames.length }), backboneChannels: resnet50OutputChannels(opts.stemWidth) };
     if (!config.classifier.inputProjection) config.classifier.width = config.backboneChannels;
     model = initialFineTuneModel(config, opts.stemWidth, false, opts.seed);
+    if (opts.backboneWeights) {
+      const { loaded } = loadTorchvisionBackbone(opts.backboneWeights, model);
+      opts.log(`backbone: ${loaded} tensors from ${opts.backboneWeights}`);
+    }
   }
   let dictionary: tf.Tensor2D | undefined;
   if (model.debias) {
@@ -112,6 +120,7 @@ export async function fineTune(opts: FineTuneOptions): Promise<FineTuneSummary> 
   const checkpoint = path.join(opts.out, FINE_TUNE_CHECKPOINT);
   const runInfo = {
     mode: 'fine-tune', init: opts.init ?? null, preset: opts.init ? null : opts.preset, stemWidth: model.stemWidth,
+    backboneWeights: opts.backboneWeights ? path.resolve(opts.backboneWeights) : null,
     vocab: path.resolve(opts.vocabFile), labels: labelsFile, dictionary: opts.dictionary ? path.resolve(opts.dictionary) : null,
     stage: model.debias ? 'debias' : 'baseline', config: model.config, epochs: opts.epochs, batchSize: opts.batchSize,
     learningRate: opts.learningRate, weightDecay: opts.weightDecay, lrStep: opts.lrStep, seed: opts.seed, pairs: recipes.length,
