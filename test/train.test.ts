@@ -278,6 +278,6 @@ test('bad inputs are UserErrors naming the cause and the fix', async () => {
 test('the CLI prints such an error as one line and exits non-zero', () => {
   const run = runCli(['train', '--stage', 'baseline', data.root, '--out', path.join(work, 'e8'), '--preset', 'tiny', '--labels-dir', work]);
   assert.equal(run.status, 1);
-  assert.match(run.stderr, /^(tfjs backend: .*\n)?recipe-retrieval train: .*no ing2label_topk\*\.pkl label file .*\n$/);
+  assert.match(run.stderr, /^(mode: frozen-feature .*\n)?(tfjs backend: .*\n)?recipe-retrieval train: .*no ing2label_topk\*\.pkl label file .*\n$/);
   assert.equal(run.stdout, '');
 });
