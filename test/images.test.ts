@@ -208,7 +208,9 @@ test('empty, random, text, truncated and damaged input are refused with typed er
   const jpeg = readFileSync(DEMO_PHOTO);
   const halfJpeg = path.join(tmpDir, 'half.jpg');
   await fs.writeFile(halfJpeg, jpeg.subarray(0, jpeg.length >> 1));
-  await rejectsWith(decodeImage(halfJpeg), 'truncated', /half\.jpg: .*premature end/i);
+  await rejectsWith(decodeImage(halfJpeg), 'truncated', /half\.jpg: the image data ends early/);
+  // libvips' own words are kept for logs, not in the message.
+  await assert.rejects(decodeImage(halfJpeg), (err: ImageDecodeError) => /premature end/i.test(err.detail ?? '') && !/premature/i.test(err.message));
 
   const png = readFileSync(COFFEE);
   await rejectsWith(decodeImage(png.subarray(0, png.length >> 1)), 'truncated');

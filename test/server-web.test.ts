@@ -98,7 +98,7 @@ test('API documentation in headless Chromium: /docs is an interactive page built
 
   // The error catalogue, folded under the description.
   await page.click('.info details summary');
-  for (const code of ['too_many_files', 'url_too_long', 'not_an_image', 'overloaded']) {
+  for (const code of ['url_too_long', 'not_an_image', 'overloaded', 'deadline_exceeded']) {
     await page.locator('.info details td code', { hasText: new RegExp(`^${code}$`) }).waitFor();
   }
 

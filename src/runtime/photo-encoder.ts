@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
 import { loadTestCrop, type RgbImage } from '../data/images/index.js';
 import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../export/io-spec.js';
 import type { InferencePool } from './inference-pool.js';
-import { Semaphore } from './semaphore.js';
+import { Semaphore, WeightedSemaphore } from './semaphore.js';
 
 export interface PhotoLimits {
   /** Largest upload accepted, in bytes. */
@@ -27,19 +28,23 @@ export interface EncodedPhoto extends PhotoEmbedding {
 
 /**
  * Photos -> image encoder outputs: decode and the evaluation's test transform (src/data/images),
- * then the image pool. Decoding is bounded (`decodeConcurrency` photos at a time) because each
- * full-size decode holds width x height x 3 bytes until the crop is made.
+ * then the image pool. Decoding is bounded twice: `decodeConcurrency` photos at a time, and
+ * `decodePixelBudget` pixels at a time (read from the header first), because each full-size decode
+ * holds width x height x 3 bytes until the crop is made: four 50 MP decodes would hold 600 MB.
  */
 export class PhotoEncoder {
   private readonly decodes: Semaphore;
+  private readonly pixels: WeightedSemaphore;
 
-  constructor(private readonly pool: InferencePool, readonly limits: PhotoLimits, decodeConcurrency = 4) {
+  constructor(private readonly pool: InferencePool, readonly limits: PhotoLimits, decodeConcurrency = 4, decodePixelBudget = 100_000_000) {
     this.decodes = new Semaphore(decodeConcurrency);
+    this.pixels = new WeightedSemaphore(decodePixelBudget);
   }
 
   async encode(photo: Uint8Array | string): Promise<EncodedPhoto> {
     const started = performance.now();
-    const crop = await this.decodes.use(() => loadTestCrop(photo, this.limits));
+    const pixels = await headerPixels(photo, this.limits.maxPixels);
+    const crop = await this.pixels.use(pixels, () => this.decodes.use(() => loadTestCrop(photo, this.limits)));
     const decoded = performance.now();
     const out = await this.encodeCrop(crop);
     return { ...out, decodeMs: decoded - started, encodeMs: performance.now() - decoded };
@@ -52,5 +57,20 @@ export class PhotoEncoder {
       debiased: out[DEBIASED_OUTPUT].data as Float32Array,
       logits: out[LOGITS_OUTPUT].data as Float32Array,
     };
+  }
+}
+
+/**
+ * Pixels the decode will hold, from the header alone (cheap); 1 when the header cannot be read or
+ * is over the limit: the decode then fails at once with the precise reason.
+ */
+async function headerPixels(photo: Uint8Array | string, maxPixels: number): Promise<number> {
+  if (typeof photo === 'string') return 1;
+  try {
+    const meta = await sharp(photo, { limitInputPixels: false }).metadata();
+    const n = (meta.width ?? 0) * (meta.height ?? 0);
+    return n > 0 && n <= maxPixels ? n : 1;
+  } catch {
+    return 1;
   }
 }

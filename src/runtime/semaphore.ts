@@ -20,3 +20,37 @@ export class Semaphore {
     }
   }
 }
+
+/**
+ * At most `capacity` units held at a time (pixels being decoded, say); holders wait in arrival
+ * order, so a large one is not starved by a stream of small ones. A holder larger than the whole
+ * capacity runs alone.
+ */
+export class WeightedSemaphore {
+  private held = 0;
+  private readonly waiting: { units: number; resolve: () => void }[] = [];
+
+  constructor(readonly capacity: number) {
+    if (!(capacity >= 1)) throw new RangeError(`semaphore capacity must be at least 1, got ${capacity}`);
+  }
+
+  async use<T>(units: number, work: () => Promise<T>): Promise<T> {
+    const take = Math.min(Math.max(1, units), this.capacity);
+    if (this.waiting.length > 0 || this.held + take > this.capacity) {
+      await new Promise<void>((resolve) => this.waiting.push({ units: take, resolve }));
+    } else {
+      this.held += take;
+    }
+    try {
+      return await work();
+    } finally {
+      this.held -= take;
+      // Wake waiters in order while the head fits.
+      while (this.waiting.length > 0 && this.held + this.waiting[0].units <= this.capacity) {
+        const next = this.waiting.shift()!;
+        this.held += next.units;
+        next.resolve();
+      }
+    }
+  }
+}

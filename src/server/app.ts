@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import multipart from '@fastify/multipart';
+import { performance } from 'node:perf_hooks';
+import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { fromRoot } from '../util/paths.js';
 import { registerApiDocs } from './api-docs.js';
@@ -7,7 +9,11 @@ import { withDefaults, type ServerConfig } from './config.js';
 import { ServerContext } from './context.js';
 import { EvaluationJobs } from './evaluation-jobs.js';
 import { runEvaluation } from './evaluation-run.js';
+import { registerEventLoopGuard } from './admission/event-loop-guard.js';
 import { clientErrorHandler, frameworkErrorHandler } from './framework-errors.js';
+import { registerBodyReaders } from './http/body-reader.js';
+import { applyHandlerDeadline } from './http/handler-deadline.js';
+import { addResponseHeaders, requestIdOf } from './http/response-headers.js';
 import { closeKeepAliveOnShutdown } from './graceful-close.js';
 import { ApiError, toHttpFailure } from './http-errors.js';
 import { ServerMetrics } from './metrics.js';
@@ -41,6 +47,9 @@ export interface RetrievalServer {
 /** How long a request may take at most (upload included): a slow client cannot hold a connection forever. */
 const REQUEST_TIMEOUT_MS = 120_000;
 
+/** Routes that answer whatever the load: probes and metrics (cheap, and needed most when the server struggles). */
+const ALWAYS_ANSWERED = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Build the HTTP server: routes, limits, error mapping, metrics, and the loading of model + index. */
 export async function buildServer(options: BuildServerOptions): Promise<RetrievalServer> {
   const config = withDefaults(options.config);
@@ -54,19 +63,29 @@ export async function buildServer(options: BuildServerOptions): Promise<Retrieva
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
+    // A client's X-Request-Id (when it is a sane token) names the request in logs and the answer; else a UUID.
+    genReqId: (req: IncomingMessage) => requestIdOf(req.headers['x-request-id']) ?? randomUUID(),
   });
   let services: Awaited<ReturnType<typeof loadServices>> | undefined;
   const metrics = new ServerMetrics(() => ({ image: services?.imagePool, recipe: services?.recipePool }));
   const ctx = new ServerContext(config, metrics);
+  let readyAt: number | undefined;
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
   });
   const version = (JSON.parse(await fs.readFile(fromRoot('package.json'), 'utf8')) as { version: string }).version;
 
-  await app.register(multipart, { limits: { fileSize: config.maxUploadBytes } });
-  // A raw photo body (Content-Type image/*), held in memory up to the upload limit.
-  app.addContentTypeParser(/^image\/[\w.+-]+$/i, { parseAs: 'buffer', bodyLimit: config.maxUploadBytes }, (_request, body, done) => done(null, body));
+  addResponseHeaders(app);
+  await registerEventLoopGuard(app, {
+    maxDelayMs: config.maxEventLoopDelayMs, sampleMs: config.eventLoopSampleMs, exempt: ALWAYS_ANSWERED,
+    onRefused: () => metrics.observeRefusal('event_loop'),
+    // From two intervals after loading finished: the readings until then include the load itself.
+    active: () => readyAt !== undefined && performance.now() - readyAt > 2 * config.eventLoopSampleMs,
+  });
+  // Photo uploads (raw image/* or multipart) are read whole, against the server-wide upload budget.
+  registerBodyReaders(app, { budget: ctx.uploads, drainMs: () => ctx.admission.drainMs(), onRefused: () => metrics.observeRefusal('upload_budget') });
+  applyHandlerDeadline(app, config.handlerTimeoutMs, { exempt: ALWAYS_ANSWERED, retryAfterMs: () => ctx.admission.drainMs() });
 
   // While shutting down, keep-alive connections close as soon as their requests are answered.
   closeKeepAliveOnShutdown(app);
@@ -76,7 +95,11 @@ export async function buildServer(options: BuildServerOptions): Promise<Retrieva
   app.setErrorHandler(async (err, request, reply) => {
     const failure = toHttpFailure(err);
     if (failure.internal) request.log.error({ err }, 'request failed');
-    else request.log.info({ code: failure.body.error.code, status: failure.status }, failure.body.error.message);
+    else {
+      // The decoder's own words (libvips/glib) are kept here, not in the answer.
+      const detail = (err as { detail?: unknown }).detail;
+      request.log.info({ code: failure.body.error.code, status: failure.status, ...(typeof detail === 'string' ? { detail } : {}) }, failure.body.error.message);
+    }
     return reply.code(failure.status).headers(failure.headers).send(failure.body);
   });
   app.setNotFoundHandler(async (request) => {
@@ -104,6 +127,7 @@ export async function buildServer(options: BuildServerOptions): Promise<Retrieva
         limits: s.photos.limits,
       }, signal, progress), { log: (line) => app.log.warn(line) });
       ctx.state = { status: 'ready', services: s, jobs };
+      readyAt = performance.now();
     } catch (err) {
       ctx.state = { status: 'failed', reason: (err as Error).message };
       throw err;

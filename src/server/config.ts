@@ -32,6 +32,20 @@ export interface ServerConfig {
   maxBatchBytes: number;
   /** Search breadth when a request gives none (default: the index's own). */
   ef?: number;
+  /** Bytes of request bodies (uploads) held in memory at once, all requests together; beyond: 503 at once. */
+  uploadBudgetBytes: number;
+  /** Pixels being decoded at once, all photos together (each decode holds width x height x 3 bytes). */
+  decodePixelBudget: number;
+  /** Photos are admitted only while their estimated wait (from the measured service rate) fits this budget. */
+  latencyBudgetMs: number;
+  /** Longest a handler may run once the request body has arrived; then 503 deadline_exceeded. */
+  handlerTimeoutMs: number;
+  /** Mean event-loop delay beyond which requests are shed with 503 (0: never). */
+  maxEventLoopDelayMs: number;
+  /** How often the event-loop delay is measured (the mean over each interval is compared). */
+  eventLoopSampleMs: number;
+  /** Evaluations allowed to wait behind the running one; beyond: 429 + Retry-After. */
+  maxQueuedEvaluations: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -48,6 +62,15 @@ export const SERVER_DEFAULTS = {
   maxBatchPhotos: 16,
   // Uploads are held in memory while a request is read: this bounds one batch request's share.
   maxBatchBytes: 64 * 1024 * 1024,
+  // Four maximal batches, or sixteen maximal single photos, may be held at once.
+  uploadBudgetBytes: 256 * 1024 * 1024,
+  // Two 50 MP photos (150 MB each as RGB) or many phone photos decode at once.
+  decodePixelBudget: 100_000_000,
+  latencyBudgetMs: 5000,
+  handlerTimeoutMs: 30_000,
+  maxEventLoopDelayMs: 1000,
+  eventLoopSampleMs: 500,
+  maxQueuedEvaluations: 8,
 } as const;
 
 export function withDefaults(partial: Partial<ServerConfig> & Pick<ServerConfig, 'modelDir' | 'indexDir'>): ServerConfig {

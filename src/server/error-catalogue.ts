@@ -20,10 +20,7 @@ export const ERROR_CATALOGUE = {
   missing_image: { status: 400, description: 'no photo: send it as multipart file field "image" (or, for /v1/search, as a raw image/* body)' },
   unexpected_field: { status: 400, description: 'a multipart field other than file fields named "image"' },
   too_many_images: { status: 400, description: 'more photos than the route takes: 400 for /v1/search (one photo), 413 for /v1/search/batch (over its limit)' },
-  too_many_files: { status: 413, description: 'more multipart files than the multipart parser allows' },
-  too_many_parts: { status: 413, description: 'more multipart parts than the multipart parser allows' },
-  too_many_fields: { status: 413, description: 'more multipart fields than the multipart parser allows' },
-  invalid_multipart: { status: 400, description: 'a malformed multipart body (no boundary, cut short, forbidden field name)' },
+  invalid_multipart: { status: 400, description: 'a malformed multipart body: no boundary, cut short, a part without a Content-Disposition header or without a name, too many parts' },
   too_large: { status: 413, description: 'a photo, or a batch\'s photos together, over the byte limit (see /v1/info limits)' },
   too_many_pixels: { status: 413, description: 'a photo over the pixel limit (see /v1/info limits)' },
   not_an_image: { status: 415, description: 'the bytes are not an image' },
@@ -43,11 +40,13 @@ export const ERROR_CATALOGUE = {
   // Evaluations.
   evaluations_disabled: { status: 403, description: 'the server was started without --data-dir' },
   path_outside_data_dir: { status: 400, description: 'a dataset path that leads outside the server\'s data folder' },
-  too_many_evaluations: { status: 429, description: 'too many evaluations waiting (see Retry-After)' },
+  too_many_evaluations: { status: 429, description: 'too many evaluations waiting (Retry-After: when the running one should finish, from past runs)' },
+  evaluation_finished: { status: 409, description: 'DELETE of an evaluation that has already finished: there is nothing to stop' },
   data_dir_missing: { status: 500, description: 'the server\'s data folder does not exist' },
 
   // The server's state.
-  overloaded: { status: 503, description: 'the inference queue is full (see Retry-After)' },
+  overloaded: { status: 503, description: 'refused before any work: uploads held past the upload budget, photos past --max-queue or past the latency budget, or the event loop behind (Retry-After: when the backlog will have drained)' },
+  deadline_exceeded: { status: 503, description: 'not answered within the handler deadline (--handler-timeout-ms) after the body arrived (see Retry-After)' },
   not_ready: { status: 503, description: 'the model and index are still loading, or failed to load (see /readyz)' },
   shutting_down: { status: 503, description: 'the server is shutting down' },
   inference_failed: { status: 500, description: 'the model failed on this input (logged on the server)' },

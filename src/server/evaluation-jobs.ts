@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ApiError } from './http-errors.js';
+import { ApiError, retryAfterSeconds } from './http-errors.js';
 import type { EvaluationProgress, EvaluationRequest, EvaluationResult } from './evaluation-run.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -31,20 +31,24 @@ export class EvaluationJobs {
   private readonly jobs = new Map<string, EvaluationJob>();
   private readonly requests = new Map<string, EvaluationRequest>();
   private readonly waiting: string[] = [];
-  private running: { id: string; abort: AbortController; done: Promise<void> } | undefined;
+  private readonly cancelledByRequest = new Set<string>();
+  private running: { id: string; abort: AbortController; done: Promise<void>; startedAt: number } | undefined;
+  /** Mean duration of finished runs (ms), for Retry-After; undefined before the first. */
+  private meanRunMs: number | undefined;
   private closed = false;
   private readonly maxQueued: number;
   private readonly keepFinished: number;
 
   constructor(private readonly runner: EvaluationRunner, private readonly opts: JobQueueOptions = {}) {
     this.maxQueued = opts.maxQueued ?? 8;
+    if (!Number.isInteger(this.maxQueued) || this.maxQueued < 0) throw new RangeError(`maxQueued must be an integer >= 0, got ${this.maxQueued}`);
     this.keepFinished = opts.keepFinished ?? 100;
   }
 
   submit(request: EvaluationRequest): EvaluationJob {
     if (this.closed) throw new ApiError('shutting_down', 'the server is shutting down');
     if (this.waiting.length >= this.maxQueued) {
-      throw new ApiError('too_many_evaluations', `${this.waiting.length} evaluations are already waiting; try again when one has finished`, { headers: { 'retry-after': '30' } });
+      throw new ApiError('too_many_evaluations', `${this.waiting.length} evaluations are already waiting; try again when one has finished`, { headers: { 'retry-after': retryAfterSeconds(this.nextSlotMs()) } });
     }
     const { root: _root, ...shown } = request;
     const job: EvaluationJob = {
@@ -59,6 +63,39 @@ export class EvaluationJobs {
 
   get(id: string): EvaluationJob | undefined {
     return this.jobs.get(id);
+  }
+
+  /** Every job remembered, newest first. */
+  list(): EvaluationJob[] {
+    return [...this.jobs.values()].reverse();
+  }
+
+  /**
+   * Stop a job: a waiting one is cancelled at once, a running one is aborted and awaited (its slot
+   * is then free). Undefined for an unknown job; a finished job is returned unchanged.
+   */
+  async cancel(id: string): Promise<EvaluationJob | undefined> {
+    const job = this.jobs.get(id);
+    if (!job || job.finishedAt) return job;
+    const at = this.waiting.indexOf(id);
+    if (at >= 0) {
+      this.waiting.splice(at, 1);
+      this.finish(job, 'cancelled', 'cancelled by a DELETE request before it started');
+      return job;
+    }
+    if (this.running?.id === id) {
+      this.cancelledByRequest.add(id);
+      this.running.abort.abort();
+      await this.running.done;
+    }
+    return job;
+  }
+
+  /** Ms until a waiting slot frees: the running job's expected remainder (from past runs' mean). */
+  private nextSlotMs(): number {
+    const mean = this.meanRunMs ?? 30_000;
+    const elapsed = this.running ? Date.now() - this.running.startedAt : 0;
+    return Math.max(1000, mean - elapsed);
   }
 
   /** Cancel what waits, abort what runs, and wait for it to stop. */
@@ -78,16 +115,20 @@ export class EvaluationJobs {
     const job = this.jobs.get(id)!;
     const request = this.requests.get(id)!;
     const abort = new AbortController();
+    const startedAt = Date.now();
     job.state = 'running';
     job.startedAt = new Date().toISOString();
     const done = this.runner(request, abort.signal, (p) => { job.progress = p; }).then(
       (result) => {
         job.result = result;
         this.finish(job, 'succeeded');
+        const ms = Date.now() - startedAt;
+        this.meanRunMs = this.meanRunMs === undefined ? ms : this.meanRunMs + 0.3 * (ms - this.meanRunMs);
       },
       (err: Error) => {
-        if (abort.signal.aborted) this.finish(job, 'cancelled', 'the server shut down during the evaluation');
-        else {
+        if (abort.signal.aborted) {
+          this.finish(job, 'cancelled', this.cancelledByRequest.delete(id) ? 'cancelled by a DELETE request while running' : 'the server shut down during the evaluation');
+        } else {
           this.opts.log?.(`evaluation ${id} failed: ${err.message}`);
           this.finish(job, 'failed', err.message);
         }
@@ -96,7 +137,7 @@ export class EvaluationJobs {
       this.running = undefined;
       this.next();
     });
-    this.running = { id, abort, done };
+    this.running = { id, abort, done, startedAt };
   }
 
   private finish(job: EvaluationJob, state: JobState, error?: string): void {

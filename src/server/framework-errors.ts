@@ -2,14 +2,15 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { statusOf, type ErrorCode } from './error-catalogue.js';
 import { toHttpFailure } from './http-errors.js';
+import { SECURITY_HEADERS } from './http/response-headers.js';
 
 /**
  * Errors Fastify raises before a route runs (URL too long, undecodable URL, bad content type):
  * answered in the API's JSON error format like every other error.
  */
-export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const failure = toHttpFailure(error);
-  void reply.code(failure.status).headers(failure.headers).send(failure.body);
+  void reply.code(failure.status).headers({ ...SECURITY_HEADERS, 'x-request-id': request.id, ...failure.headers }).send(failure.body);
 }
 
 /**
@@ -26,7 +27,8 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   const status = statusOf(code);
   const body = JSON.stringify({ error: { code, message } });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const security = Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${security}Connection: close\r\n\r\n${body}`);
   }
   socket.destroy();
 }

@@ -1,6 +1,7 @@
 import { ImageDecodeError, type ImageErrorCode } from '../data/images/index.js';
 import { InferenceError, PoolClosedError, QueueFullError } from '../runtime/errors.js';
 import { UserError } from '../util/errors.js';
+import { OverloadedError } from './admission/photo-admission.js';
 import { statusOf, type ErrorBody, type ErrorCode } from './error-catalogue.js';
 
 export type { ErrorBody, ErrorCode };
@@ -29,22 +30,21 @@ export interface HttpFailure {
   internal: boolean;
 }
 
-/** Fastify and @fastify/multipart error codes that are the client's doing, as our codes. */
+/** Fastify error codes that are the client's doing, as our codes. */
 const FRAMEWORK_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'too_large',
-  FST_REQ_FILE_TOO_LARGE: 'too_large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
   FST_ERR_MAX_PARAM_LENGTH: 'url_too_long',
   FST_ERR_BAD_URL: 'bad_url',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_body',
-  FST_INVALID_MULTIPART_CONTENT_TYPE: 'unsupported_media_type',
-  FST_FILES_LIMIT: 'too_many_files',
-  FST_PARTS_LIMIT: 'too_many_parts',
-  FST_FIELDS_LIMIT: 'too_many_fields',
-  FST_PROTO_VIOLATION: 'invalid_multipart',
 };
+
+/** Retry-After in whole seconds, rounded up; never 0, which would invite an immediate retry storm. */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
 
 /** Map anything a handler threw to the response the client gets. */
 export function toHttpFailure(err: unknown): HttpFailure {
@@ -53,9 +53,8 @@ export function toHttpFailure(err: unknown): HttpFailure {
   );
   if (err instanceof ApiError) return fail(err.code, err.message, { status: err.status, headers: err.headers });
   if (err instanceof ImageDecodeError) return fail(err.code satisfies ImageErrorCode, err.message);
-  if (err instanceof QueueFullError) {
-    // Retry-After is in whole seconds; never 0, which would invite an immediate retry storm.
-    return fail('overloaded', err.message, { headers: { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } });
+  if (err instanceof OverloadedError || err instanceof QueueFullError) {
+    return fail('overloaded', err.message, { headers: { 'retry-after': retryAfterSeconds(err.retryAfterMs) } });
   }
   if (err instanceof PoolClosedError) return fail('shutting_down', 'the server is shutting down', { headers: { 'retry-after': '1' } });
   if (err instanceof InferenceError) return fail('inference_failed', err.message, { internal: true });
@@ -67,8 +66,11 @@ export function toHttpFailure(err: unknown): HttpFailure {
     return fail('invalid_parameter', `${e.message ?? 'invalid request'}${extra ? `: "${extra}"` : ''}`);
   }
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    // The framework's own status stands (e.g. 406 for a non-multipart body where multipart is expected).
-    return fail(FRAMEWORK_CODES[e.code ?? ''] ?? 'bad_request', e.message ?? 'bad request', { status: e.statusCode });
+    const code = FRAMEWORK_CODES[e.code ?? ''] ?? 'bad_request';
+    // Fastify's own text for this repeats the whole URL (up to its limit): say it in a line.
+    if (code === 'url_too_long') return fail(code, 'a part of the URL path is longer than 256 characters');
+    // The framework's own status stands.
+    return fail(code, (e.message ?? 'bad request').slice(0, 300), { status: e.statusCode });
   }
   return fail('internal_error', 'internal server error (see the server log)', { internal: true });
 }

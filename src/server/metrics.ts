@@ -15,6 +15,7 @@ export class ServerMetrics {
   private readonly requests: client.Counter<'method' | 'route' | 'status'>;
   private readonly latency: client.Histogram<'method' | 'route' | 'status'>;
   private readonly stages: client.Histogram<'stage'>;
+  private readonly refused: client.Counter<'reason'>;
 
   constructor(private readonly pools: () => Record<string, InferencePool | undefined>) {
     client.collectDefaultMetrics({ register: this.registry });
@@ -29,6 +30,26 @@ export class ServerMetrics {
       name: 'search_stage_duration_seconds', help: 'Time of each search stage per photo: decode (+ test transform), encode (queue + inference), search (HNSW)',
       labelNames: ['stage'], buckets: SECONDS_BUCKETS, registers: [this.registry],
     });
+    this.refused = new client.Counter({
+      name: 'admission_rejected_total', help: 'Requests refused with 503 before any work: upload_budget, queue_full, latency_budget, event_loop',
+      labelNames: ['reason'], registers: [this.registry],
+    });
+    for (const reason of ['upload_budget', 'queue_full', 'latency_budget', 'event_loop']) this.refused.inc({ reason }, 0);
+  }
+
+  /** Gauges read at scrape time: upload bytes held, photos admitted and not answered, measured service rate. */
+  watchAdmission(read: () => { uploadBytesHeld: number; uploadBytesPeak: number; photosInFlight: number; photosPerSecond: number | undefined }): void {
+    const gauge = (name: string, help: string, value: () => number) => new client.Gauge({
+      name, help, registers: [this.registry], collect() { this.set(value()); },
+    });
+    gauge('upload_bytes_held', 'Bytes of request bodies held in memory now, all requests together', () => read().uploadBytesHeld);
+    gauge('upload_bytes_peak', 'Most bytes of request bodies held at once since start', () => read().uploadBytesPeak);
+    gauge('admission_photos_in_flight', 'Photos admitted and not yet answered (waiting to decode, decoding, in inference)', () => read().photosInFlight);
+    gauge('admission_service_rate', 'Measured photos answered per second of busy time (0 before the first measurement)', () => read().photosPerSecond ?? 0);
+  }
+
+  observeRefusal(reason: string): void {
+    this.refused.inc({ reason });
   }
 
   observeRequest(method: string, route: string, status: number, ms: number): void {

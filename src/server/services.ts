@@ -81,7 +81,7 @@ export async function loadServices(config: ServerConfig, hooks: LoadHooks): Prom
     hooks.warn(`dataset folder ${datasetRoot} not found: search works, but /v1/images answers 404 (pass --dataset-root)`);
   }
   const catalog = new ImageCatalog(index.recipes, imageRoot);
-  const photos = new PhotoEncoder(imagePool, { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels });
+  const photos = new PhotoEncoder(imagePool, { maxBytes: config.maxUploadBytes, maxPixels: config.maxPixels }, undefined, config.decodePixelBudget);
   const search = new SearchService(photos, index, model.labels, model.manifest.debias.active, hooks.observeStage);
   hooks.log(`model ${model.manifest.modelId} (debiasing ${model.manifest.debias.active ? 'on' : 'off'}), index ${path.basename(config.indexDir)}: ${index.index.count} recipes, ${catalog.size} photos; inference on ${imagePool.provider}`);
   return {

@@ -26,11 +26,13 @@ export const serveCommand: Command = {
   summary: 'run the HTTP retrieval server (photo -> ranked recipes) with a web page and an evaluation API',
   help: `Usage: recipe-retrieval serve --model models/<id> --index index-data/<index-id> [options]
 
-Serves POST /v1/search (one photo), POST /v1/search/batch, POST/GET /v1/evaluations, GET
-/v1/recipes/:id, /v1/images/:name, /v1/info, /healthz, /readyz, /metrics (Prometheus), /docs
-(interactive API documentation; OpenAPI at /docs/json) and a web page at /. Logs are JSON lines
-(pino) on stdout. SIGINT/SIGTERM: stop accepting, finish the requests in flight, stop the inference
-workers, exit 0.
+Serves POST /v1/search (one photo), POST /v1/search/batch, POST /v1/evaluations,
+GET /v1/evaluations (the jobs), GET /v1/evaluations/:id, DELETE /v1/evaluations/:id (stop a job),
+GET /v1/recipes/:id, /v1/images/:name, /v1/info, /healthz, /readyz, /metrics (Prometheus), /docs
+(interactive API documentation; OpenAPI at /docs/json) and a web page at /. Overload is refused early with 503 + Retry-After: uploads held past
+--upload-budget-bytes, photos past --max-queue or whose estimated wait exceeds --latency-budget-ms,
+and any request while the event loop lags more than --max-event-loop-delay-ms. Logs are JSON lines (pino) on stdout. SIGINT/SIGTERM: stop
+accepting, finish the requests in flight, stop the inference workers, exit 0.
 Every option can also come from the environment variable in brackets (the flag wins).
 
   --model DIR            exported model folder with image_encoder.onnx [MODEL_DIR] (required)
@@ -45,7 +47,13 @@ Every option can also come from the environment variable in brackets (the flag w
                          (default: the root recorded in the index manifest)
   --max-batch N          photos merged into one inference run [MAX_BATCH] (default ${SERVER_DEFAULTS.maxBatch})
   --max-wait-ms N        longest a photo waits for others to batch with [MAX_WAIT_MS] (default ${SERVER_DEFAULTS.maxWaitMs})
-  --max-queue N          photos allowed to wait for inference; beyond: 503 + Retry-After [MAX_QUEUE] (default ${SERVER_DEFAULTS.maxQueue})
+  --max-queue N          photos admitted and not yet answered (decode + inference); beyond: 503 + Retry-After [MAX_QUEUE] (default ${SERVER_DEFAULTS.maxQueue})
+  --latency-budget-ms N  admit a photo only if its estimated answer time (from the measured service rate) fits [LATENCY_BUDGET_MS] (default ${SERVER_DEFAULTS.latencyBudgetMs})
+  --upload-budget-bytes N  request bodies held in memory at once, all requests together [UPLOAD_BUDGET_BYTES] (default ${SERVER_DEFAULTS.uploadBudgetBytes})
+  --decode-pixel-budget N  pixels decoded at once, all photos together [DECODE_PIXEL_BUDGET] (default ${SERVER_DEFAULTS.decodePixelBudget})
+  --handler-timeout-ms N   longest a request is handled once its body has arrived; then 503 [HANDLER_TIMEOUT_MS] (default ${SERVER_DEFAULTS.handlerTimeoutMs})
+  --max-event-loop-delay-ms N  shed requests with 503 while the mean event-loop delay exceeds it; 0 = never [MAX_EVENT_LOOP_DELAY_MS] (default ${SERVER_DEFAULTS.maxEventLoopDelayMs})
+  --max-queued-evaluations N   evaluations waiting behind the running one; beyond: 429 + Retry-After [MAX_QUEUED_EVALUATIONS] (default ${SERVER_DEFAULTS.maxQueuedEvaluations})
   --max-upload-bytes N   largest photo upload [MAX_UPLOAD_BYTES] (default ${SERVER_DEFAULTS.maxUploadBytes})
   --max-pixels N         largest photo in pixels [MAX_PIXELS] (default ${SERVER_DEFAULTS.maxPixels})
   --max-batch-photos N   most photos per /v1/search/batch request [MAX_BATCH_PHOTOS] (default ${SERVER_DEFAULTS.maxBatchPhotos})
@@ -60,6 +68,8 @@ Environment only: LOG_LEVEL (trace | debug | info | warn | error; default info).
     'max-batch': { type: 'string' }, 'max-wait-ms': { type: 'string' }, 'max-queue': { type: 'string' },
     'max-upload-bytes': { type: 'string' }, 'max-pixels': { type: 'string' }, 'max-batch-photos': { type: 'string' }, 'max-batch-bytes': { type: 'string' },
     'image-workers': { type: 'string' }, threads: { type: 'string' }, ef: { type: 'string' },
+    'latency-budget-ms': { type: 'string' }, 'upload-budget-bytes': { type: 'string' }, 'decode-pixel-budget': { type: 'string' },
+    'handler-timeout-ms': { type: 'string' }, 'max-event-loop-delay-ms': { type: 'string' }, 'max-queued-evaluations': { type: 'string' },
   },
   positionals: { min: 0, max: 0 },
   async run(args) {
@@ -87,6 +97,12 @@ Environment only: LOG_LEVEL (trace | debug | info | warn | error; default info).
       imageWorkers: intSetting(args, 'image-workers', 'IMAGE_WORKERS', SERVER_DEFAULTS.imageWorkers, 1, 64),
       threadsPerWorker: intSetting(args, 'threads', 'THREADS', availableParallelism(), 1, 256),
       ef: efRaw === undefined ? undefined : intSetting(args, 'ef', 'EF', 0, 1, MAX_EF),
+      latencyBudgetMs: intSetting(args, 'latency-budget-ms', 'LATENCY_BUDGET_MS', SERVER_DEFAULTS.latencyBudgetMs, 10, 3_600_000),
+      uploadBudgetBytes: intSetting(args, 'upload-budget-bytes', 'UPLOAD_BUDGET_BYTES', SERVER_DEFAULTS.uploadBudgetBytes, 1024 * 1024, 64 * 1024 ** 3),
+      decodePixelBudget: intSetting(args, 'decode-pixel-budget', 'DECODE_PIXEL_BUDGET', SERVER_DEFAULTS.decodePixelBudget, 224 * 224, 2_000_000_000),
+      handlerTimeoutMs: intSetting(args, 'handler-timeout-ms', 'HANDLER_TIMEOUT_MS', SERVER_DEFAULTS.handlerTimeoutMs, 100, 3_600_000),
+      maxEventLoopDelayMs: intSetting(args, 'max-event-loop-delay-ms', 'MAX_EVENT_LOOP_DELAY_MS', SERVER_DEFAULTS.maxEventLoopDelayMs, 0, 600_000),
+      maxQueuedEvaluations: intSetting(args, 'max-queued-evaluations', 'MAX_QUEUED_EVALUATIONS', SERVER_DEFAULTS.maxQueuedEvaluations, 0, 10_000),
     };
 
     const server = await buildServer({ config, waitUntilLoaded: false });

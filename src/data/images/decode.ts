@@ -34,8 +34,8 @@ export async function decodeImage(input: Uint8Array | string, opts: DecodeOption
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const file = typeof input === 'string' ? input : undefined;
-  const fail = (code: ImageErrorCode, problem: string): never => {
-    throw new ImageDecodeError(code, problem, file);
+  const fail = (code: ImageErrorCode, problem: string, detail?: string): never => {
+    throw new ImageDecodeError(code, problem, file, detail);
   };
 
   const bytes = typeof input === 'string' ? await readLimited(input, maxBytes) : input;
@@ -113,16 +113,19 @@ function supportedFormat(meta: Metadata): SupportedImageFormat | null {
   }
 }
 
-/** Map a libvips message to a code; keep its first line as detail, since it is often the only clue. */
-function classifySharpError(err: unknown): [ImageErrorCode, string] {
+/**
+ * Map a libvips message to a code and a sentence in our words. libvips' and glib's own text goes
+ * into `detail` (for logs: it is often the only clue) and never into the message a client reads.
+ */
+function classifySharpError(err: unknown): [ImageErrorCode, string, string] {
   const message = err instanceof Error ? err.message : String(err);
-  const detail = message.split('\n')[0].trim();
-  if (/unsupported image format/i.test(message)) return ['not_an_image', 'the bytes are not an image in any known format'];
-  if (/exceeds pixel limit/i.test(message)) return ['too_many_pixels', 'the image has more pixels than allowed'];
+  const detail = message.split('\n')[0].trim().slice(0, 300);
+  if (/unsupported image format/i.test(message)) return ['not_an_image', 'the bytes are not an image in any known format', detail];
+  if (/exceeds pixel limit/i.test(message)) return ['too_many_pixels', 'the image has more pixels than allowed', detail];
   if (/premature end|truncated|unexpected end|end of (file|data|stream)|not enough data|read error/i.test(message)) {
-    return ['truncated', `the image data ends early or is damaged (${detail})`];
+    return ['truncated', 'the image data ends early or is damaged', detail];
   }
-  return ['corrupt', `the image data is damaged (${detail})`];
+  return ['corrupt', 'the image data is damaged and cannot be decoded', detail];
 }
 
 function formatBytes(n: number): string {

@@ -21,6 +21,8 @@ export class ImageDecodeError extends UserError {
     readonly code: ImageErrorCode,
     problem: string,
     readonly file?: string,
+    /** The decoder's own words (libvips/glib), for the log; never shown to API clients. */
+    readonly detail?: string,
   ) {
     super(file === undefined ? problem : `${file}: ${problem}`);
     this.name = 'ImageDecodeError';

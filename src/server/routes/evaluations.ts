@@ -31,6 +31,21 @@ export function registerEvaluationRoutes(app: FastifyInstance, ctx: ServerContex
     return job;
   });
 
+  app.get('/v1/evaluations', {
+    schema: {
+      tags: ['evaluations'],
+      summary: 'Every evaluation remembered, newest first',
+      description: 'All waiting and running jobs and the last 100 finished ones.',
+      response: {
+        200: { description: 'the jobs', type: 'object', required: ['evaluations'], properties: { evaluations: { type: 'array', items: ref('Evaluation') } } },
+        ...errorResponses(['not_ready']),
+      },
+    },
+  }, async () => {
+    const { jobs } = ctx.ready();
+    return { evaluations: jobs.list() };
+  });
+
   app.get<{ Params: { id: string } }>('/v1/evaluations/:id', {
     schema: {
       tags: ['evaluations'],
@@ -41,7 +56,27 @@ export function registerEvaluationRoutes(app: FastifyInstance, ctx: ServerContex
   }, async (request) => {
     const { jobs } = ctx.ready();
     const job = jobs.get(request.params.id);
-    if (!job) throw new ApiError('evaluation_not_found', `no evaluation ${JSON.stringify(request.params.id)} (unknown, or forgotten after 100 newer ones)`);
+    if (!job) throw notFound(request.params.id);
     return job;
   });
+
+  app.delete<{ Params: { id: string } }>('/v1/evaluations/:id', {
+    schema: {
+      tags: ['evaluations'],
+      summary: 'Stop an evaluation and free its slot',
+      description: 'A waiting job is cancelled at once; a running one is aborted, and the answer comes once it has stopped.',
+      params: idParamsSchema,
+      response: { 200: { description: 'the job, now cancelled', ...ref('Evaluation') }, ...errorResponses(['evaluation_not_found', 'evaluation_finished', 'not_ready']) },
+    },
+  }, async (request) => {
+    const { jobs } = ctx.ready();
+    const job = await jobs.cancel(request.params.id);
+    if (!job) throw notFound(request.params.id);
+    if (job.state !== 'cancelled') throw new ApiError('evaluation_finished', `evaluation ${job.id} has already ${job.state}; there is nothing to stop`);
+    return job;
+  });
+}
+
+function notFound(id: string): ApiError {
+  return new ApiError('evaluation_not_found', `no evaluation ${JSON.stringify(id.slice(0, 100))} (unknown, or forgotten after 100 newer ones)`);
 }

@@ -6,9 +6,17 @@ import { healthSchema, infoSchema, readySchema } from '../response-schemas.js';
 import { componentVersions } from '../versions.js';
 
 export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, serverVersion: string): void {
+  // Alive, and honest about it: "ok" only once loading has succeeded; a failed load (the process is
+  // about to exit, or cannot serve) is 503.
   app.get('/healthz', {
-    schema: { tags: ['status'], summary: 'Liveness: the process answers', response: { 200: healthSchema } },
-  }, async () => ({ status: 'ok' }));
+    schema: { tags: ['status'], summary: 'Liveness: "ok" once loaded, "loading" before, 503 "failed" if loading failed', response: { 200: healthSchema, 503: healthSchema } },
+  }, async (_request, reply) => {
+    const s = ctx.state;
+    if (s.status === 'ready') return { status: 'ok' };
+    if (s.status === 'loading') return { status: 'loading' };
+    reply.code(503);
+    return { status: 'failed', error: { code: 'not_ready' as const, message: `failed to load: ${s.reason}` } };
+  });
 
   app.get('/readyz', {
     schema: {
@@ -64,6 +72,8 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, s
       limits: {
         maxUploadBytes: c.maxUploadBytes, maxPixels: c.maxPixels, maxBatchPhotos: c.maxBatchPhotos, maxBatchBytes: c.maxBatchBytes,
         maxBatch: c.maxBatch, maxWaitMs: c.maxWaitMs, maxQueue: c.maxQueue, imageWorkers: c.imageWorkers, threadsPerWorker: c.threadsPerWorker,
+        uploadBudgetBytes: c.uploadBudgetBytes, decodePixelBudget: c.decodePixelBudget, latencyBudgetMs: c.latencyBudgetMs,
+        handlerTimeoutMs: c.handlerTimeoutMs, maxEventLoopDelayMs: c.maxEventLoopDelayMs, maxQueuedEvaluations: c.maxQueuedEvaluations,
       },
       evaluations: { enabled: c.dataDir !== undefined },
     };
