@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { RecipeDataset } from '../src/data/dataset.js';
+import type { ExportManifest } from '../src/export/manifest.js';
+import { evaluationSummary } from '../src/export/model-evaluation.js';
 import { writePickleFile } from '../src/data/pickle.js';
 import { buildDatasetIndex } from '../src/server/dataset-index.js';
 import { runSetup, type SetupSummary } from '../src/setup/run-setup.js';
@@ -66,13 +68,23 @@ test('setup from scratch exports the demo model and indexes all 407 demo recipes
   assert.equal(summary.model.modelId, 'demo');
   assert.equal(summary.index.action, 'built');
   assert.deepEqual([summary.index.count, summary.index.paired, summary.index.textOnly, summary.index.photos], [407, 138, 269, 160]);
-  assert.match(stderr, /setup \[ +\d+\.\d s\] model: missing/);
+  // A first setup says what it does, not what was missing before; TF.js keeps its banner to itself.
+  assert.match(stderr, /setup \[ +\d+\.\d s\] model .*: exporting demo-run to ONNX \(/);
   assert.match(stderr, /export: wrote image_encoder\.onnx/);
-  assert.match(stderr, /index: missing/);
+  assert.match(stderr, /indexing 407 recipes/);
+  assert.doesNotMatch(stderr, /missing|not found|no index built yet|looks like you are running TensorFlow\.js/);
+  assert.equal(summary.model.reasons.length + summary.index.reasons.length, 0);
 
-  const model = JSON.parse(await fs.readFile(path.join(modelOut, 'manifest.json'), 'utf8')) as { files: Record<string, unknown>; source: { run: string } };
+  const model = JSON.parse(await fs.readFile(path.join(modelOut, 'manifest.json'), 'utf8')) as ExportManifest;
   assert.deepEqual(Object.keys(model.files).sort(), ['image_encoder.onnx', 'image_head.onnx', 'labels.json', 'recipe_encoder.onnx', 'vocab.pkl']);
   assert.equal(model.source.run, 'models/demo-run');
+  // The demo run's measured quality (its evaluation.json, stage 2 with ẽ_I) travels in the manifest.
+  const recorded = (JSON.parse(await fs.readFile(fromRoot('models', 'demo-run', 'evaluation.json'), 'utf8')) as { stage2: { results: { debiased: { imageToRecipe: { r10: number } }; chance: { imageToRecipe: { r10: number } } } } }).stage2;
+  assert.equal(model.evaluation?.source, 'models/demo-run/evaluation.json (stage2)');
+  assert.deepEqual([model.evaluation?.split, model.evaluation?.pairs, model.evaluation?.n, model.evaluation?.embedding], ['test', 28, 28, 'debiased']);
+  assert.equal(model.evaluation?.imageToRecipe.r10, recorded.results.debiased.imageToRecipe.r10);
+  assert.equal(model.evaluation?.chance.r10, recorded.results.chance.imageToRecipe.r10);
+  assert.equal(evaluationSummary(model.evaluation!), 'right recipe in the top 10 for 50% of 28 unseen photos; chance 36%');
   const index = JSON.parse(await fs.readFile(path.join(indexOut, 'manifest.json'), 'utf8')) as { count: number; dataset: { root: string; splits: string[] } };
   assert.equal(index.count, 407);
   // The index reads its photos from the demo dataset itself, recorded relative to the project.
@@ -206,6 +218,56 @@ test('the container entrypoint verifies, then serves the demo: /readyz, search b
     assert.equal(await exited, 0, `graceful stop as PID of the entrypoint (exec); log: ${stdout.slice(-3000)}`);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('npm start is one process: it verifies, serves with the measured quality in /v1/info, prints no error or warning, and SIGTERM to npm stops the server', async () => {
+  const npm = spawn('npm', ['start', '--silent', '--', '--model-out', modelOut, '--index-out', indexOut, '--port', '0', '--device', 'auto'], {
+    cwd: fromRoot(),
+    env: { ...process.env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  npm.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  npm.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  const exited = once(npm, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as string | null }));
+  // npm's children write to the same pipe: it closes only once npm and the server have both exited.
+  const outputClosed = once(npm.stdout!, 'end');
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let buffered = '';
+      npm.stdout!.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        for (const line of buffered.split('\n').slice(0, -1)) {
+          if (!line.startsWith('{')) continue;
+          const entry = JSON.parse(line) as { msg: string; url?: string };
+          if (entry.msg === 'ready: model and index loaded') resolve(entry.url!);
+        }
+        buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+      });
+      void exited.then(({ code }) => reject(new Error(`npm start exited with ${code} before the server was ready: ${stderr}`)));
+    });
+    const info = (await (await fetch(`${url}/v1/info`)).json()) as { model: { evaluation?: { summary: string } }; provider: { image: string } };
+    assert.equal(info.model.evaluation?.summary, 'right recipe in the top 10 for 50% of 28 unseen photos; chance 36%');
+    assert.equal(info.provider.image, 'cpu');
+    // Setup's lines say what happened ("setup done", never "ready" before the server is); nothing reads as an error.
+    assert.match(stderr, /^nothing to do: .* verified by sha256 in \d+\.\d s$/m);
+    assert.doesNotMatch(stderr, /ready/);
+    const logLevels = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { level: number }).level);
+    assert.ok(logLevels.every((level) => level <= 30), `only info lines: ${stdout.slice(-2000)}`);
+    const text = `${stderr}\n${stdout}`;
+    assert.doesNotMatch(text, /\[E:onnxruntime|Failed to load library|looks like you are running TensorFlow\.js|npm (warn|error|ERR)|\berror\b/i);
+
+    // SIGTERM to npm (not to the node process it started) must stop the server.
+    npm.kill('SIGTERM');
+    await exited;
+    const closed = await Promise.race([outputClosed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+    assert.ok(closed, `the server outlived npm by 30 s; log: ${stdout.slice(-2000)}`);
+    assert.equal(await fetch(`${url}/healthz`).then(() => 'answered', () => 'refused'), 'refused');
+    assert.match(stdout, /"msg":"server stopped, inference workers closed"/, 'the server shut down gracefully');
+  } finally {
+    if (npm.exitCode === null) npm.kill('SIGKILL');
   }
 });
 

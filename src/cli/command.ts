@@ -4,6 +4,8 @@ import { isSplit, SPLITS, type Split } from '../data/recipe.js';
 import type { Device } from '../runtime/session-factory.js';
 import { BACKEND_REQUESTS, isBackendRequest, type BackendRequest } from '../tf/backend.js';
 import { UserError } from '../util/errors.js';
+import { readEvaluationFile, type ModelEvaluation } from '../export/model-evaluation.js';
+import { portablePath } from '../util/portable-path.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -34,6 +36,8 @@ export interface Command {
   help: string;
   options: OptionSpec;
   positionals: { min: number; max: number };
+  /** Let TF.js print its advice to install tfjs-node (commands whose speed it decides: train, features); others keep TF.js quiet. */
+  tfjsAdvice?: boolean;
   run(args: ParsedArgs, ctx: CommandContext): Promise<CommandResult>;
 }
 
@@ -84,4 +88,10 @@ export function deviceFlag(value: string | undefined): Device {
   const device = value ?? 'auto';
   if (!(DEVICES as readonly string[]).includes(device)) throw new FlagError(`--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
   return device as Device;
+}
+
+/** --evaluation FILE: an `evaluate --json` report, as the manifest records it; undefined when absent. */
+export async function evaluationFlag(args: ParsedArgs): Promise<ModelEvaluation | undefined> {
+  const file = stringFlag(args, 'evaluation');
+  return file === undefined ? undefined : readEvaluationFile(file, portablePath(file));
 }

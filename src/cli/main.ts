@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { quietTfjs } from '../tf/quiet.js';
 import { UserError } from '../util/errors.js';
 import type { Command } from './command.js';
 import { commands } from './registry.js';
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const json = parsed.values.json === true;
+  if (cmd.tfjsAdvice !== true) quietTfjs();
   try {
     const result = await cmd.run(
       { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals },

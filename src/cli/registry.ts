@@ -7,6 +7,7 @@ import { importCheckpointCommand } from './commands/import-checkpoint.js';
 import { indexCommand } from './commands/index.js';
 import { serveCommand } from './commands/serve.js';
 import { setupCommand } from './commands/setup.js';
+import { startCommand } from './commands/start.js';
 import { featuresCommand } from './commands/features.js';
 import { inspectCommand } from './commands/inspect.js';
 import { prepareLabelsCommand } from './commands/prepare-labels.js';
@@ -32,4 +33,5 @@ export const commands: Command[] = [
   indexCommand,
   serveCommand,
   setupCommand,
+  startCommand,
 ];

@@ -20,6 +20,7 @@ import { buildRecipeEncoderModel } from './recipe-graph.js';
 import { TfReference } from './tfjs-reference.js';
 import { checkTranslatable } from './translatable.js';
 import { disposeTrainedModel, loadTrainedModel, type TrainedModel } from './trained-model.js';
+import type { ModelEvaluation } from './model-evaluation.js';
 
 /** Which image graphs to write: the composed encoder (backbone + head), the head alone, or both. */
 export type ImageExport = 'full' | 'head' | 'both';
@@ -34,6 +35,8 @@ export interface ExportOptions {
   backboneCheck?: boolean;
   /** TF.js backend of that check. */
   backend?: BackendRequest;
+  /** The model's measured quality, recorded in the manifest (see model-evaluation.ts). */
+  evaluation?: ModelEvaluation;
   log?: (line: string) => void;
 }
 
@@ -113,6 +116,7 @@ export async function exportModel(opts: ExportOptions): Promise<ExportSummary> {
       const vocab = await loadVocabulary(path.join(outDir, VOCAB_FILE));
       const manifest = buildManifest(model, {
         modelId, image, files, debias, checks, kerasSha256: keras?.sha256, vocabWords: vocab.size, producer: await producerVersion(),
+        evaluation: opts.evaluation,
       });
       await writeFileAtomic(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
       log(`wrote ${MANIFEST_FILE}`);
@@ -134,6 +138,7 @@ interface ManifestParts {
   kerasSha256?: string;
   vocabWords: number;
   producer: string;
+  evaluation?: ModelEvaluation;
 }
 
 function buildManifest(model: TrainedModel, p: ManifestParts): ExportManifest {
@@ -162,6 +167,7 @@ function buildManifest(model: TrainedModel, p: ManifestParts): ExportManifest {
       checkpointSha256: model.checkpointSha256,
       metrics: model.metrics,
     },
+    ...(p.evaluation ? { evaluation: p.evaluation } : {}),
     checks: p.checks,
     files: p.files,
   };

@@ -4,6 +4,7 @@ import type { ModelConfig } from '../model/config.js';
 import { DataFileError } from '../util/errors.js';
 import { sha256Bytes, sha256File } from '../util/sha256.js';
 import type { GraphInterface } from './io-spec.js';
+import type { ModelEvaluation } from './model-evaluation.js';
 import { MANIFEST_FILE } from './io-spec.js';
 
 export const EXPORT_FORMAT = 'recipe-retrieval-onnx-export';
@@ -58,6 +59,8 @@ export interface ExportManifest {
     checkpointSha256: string;
     metrics: unknown;
   };
+  /** The model's measured retrieval quality (an `evaluate --json` report given at export or import), shown by the server. */
+  evaluation?: ModelEvaluation;
   /** Checks made at export time (backbone hash, ONNX vs TF.js probe). */
   checks: Record<string, unknown>;
   /** sha256 and size of every other file of the folder. */

@@ -20,6 +20,7 @@ import { modelPieces, writePieces } from './onnx-stream.js';
 import { seedImageEncoderModel } from './seed-graphs.js';
 import { planSeedImport, POSITION_BUFFER, SEED_DEFAULT_HEADS, type SeedImportPlan } from './seed-state-dict.js';
 import { TorchCheckpoint } from './torch-checkpoint.js';
+import type { ModelEvaluation } from '../export/model-evaluation.js';
 
 /**
  * `import-checkpoint`: the seed's PyTorch checkpoint (+ its ingredient dictionary, vocabulary and
@@ -41,6 +42,8 @@ export interface ImportOptions {
   modelId?: string;
   recipeHeads?: number;
   classifierHeads?: number;
+  /** The model's measured quality, recorded in the manifest (see src/export/model-evaluation.ts). */
+  evaluation?: ModelEvaluation;
   log?: (line: string) => void;
 }
 
@@ -190,6 +193,7 @@ export async function importSeedCheckpoint(opts: ImportOptions): Promise<ImportS
         epoch: checkpoint.root instanceof Map ? checkpoint.root.get('epoch') : undefined,
         bestRecall1: checkpoint.root instanceof Map ? checkpoint.root.get('best_recall1') : undefined,
         ignored, debias: { active: plan.debias, reason: debiasReason, dictionarySha256: dictionary?.sha256 }, producer: await producerVersion(),
+        evaluation: opts.evaluation,
       });
       await writeFileAtomic(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
       log(`wrote ${MANIFEST_FILE}`);

@@ -1,5 +1,6 @@
 import { IMAGE_ENCODER_FILE, imageEncoderInterface, RECIPE_ENCODER_FILE, recipeEncoderInterface } from '../export/io-spec.js';
 import type { ExportManifest, FileRecord } from '../export/manifest.js';
+import type { ModelEvaluation } from '../export/model-evaluation.js';
 import { debiasEntry, manifestHeader, preprocessingEntries } from '../export/manifest-blocks.js';
 import type { ModelConfig } from '../model/config.js';
 import { portablePath } from '../util/portable-path.js';
@@ -25,6 +26,7 @@ export interface ImportManifestParts {
   ignored: string[];
   debias: { active: boolean; reason: string; dictionarySha256?: string };
   producer: string;
+  evaluation?: ModelEvaluation;
 }
 
 export function buildImportManifest(p: ImportManifestParts): ExportManifest {
@@ -57,6 +59,7 @@ export function buildImportManifest(p: ImportManifestParts): ExportManifest {
       checkpointSha256: p.checkpointSha256,
       metrics: typeof p.bestRecall1 === 'number' ? { best_recall1: p.bestRecall1 } : null,
     },
+    ...(p.evaluation ? { evaluation: p.evaluation } : {}),
     checks: { ...p.checks, ignoredCheckpointEntries: p.ignored },
     files: p.files,
   };

@@ -157,6 +157,8 @@ export const batchResultSchema = {
   },
 } as const;
 
+const evaluationMetrics = { type: 'object', properties: metricsProperties } as const;
+
 const statusSchema = (description: string) => ({
   type: 'object', description, required: ['status'], properties: { status: { type: 'string' }, error: errorDetailSchema },
 });
@@ -189,6 +191,18 @@ export const infoSchema = {
         preprocessing: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
         source: { type: 'object', properties: { runName: { type: 'string' }, stage: { type: 'string' }, epoch: { type: 'integer' } } },
         manifestSha256: { type: 'string' },
+        evaluation: {
+          type: 'object',
+          description: 'the model\'s measured retrieval quality, as its manifest records it (absent when never measured): R@K in percent of photos whose recipe ranks in the top K, medR the median rank; chance is a random ranking of the same candidates',
+          properties: {
+            summary: { type: 'string', description: 'in one line, e.g. "right recipe in the top 10 for 50% of 28 unseen photos; chance 36%"' },
+            split: { type: 'string' }, pairs: { type: 'integer' }, n: { type: 'integer', description: 'recipes each photo was ranked against' }, runs: { type: 'integer' },
+            embedding: { type: 'string', enum: ['debiased', 'plain'] },
+            imageToRecipe: evaluationMetrics, recipeToImage: evaluationMetrics, chance: evaluationMetrics,
+            withNoImages: { type: 'object', properties: { gallery: { type: 'integer' }, imageToRecipe: evaluationMetrics, chance: evaluationMetrics } },
+            source: { type: 'string' },
+          },
+        },
       },
     },
     index: {

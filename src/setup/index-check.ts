@@ -37,7 +37,8 @@ export async function inspectIndex(x: IndexExpectations): Promise<IndexVerdict> 
     return { state: err instanceof OutdatedSetupRecordError ? 'stale' : 'corrupt', reasons: [(err as Error).message] };
   }
   if (!record) {
-    if (!manifestBytes) return { state: 'missing', reasons: [`${dir}: no index built yet`] };
+    // Nothing there yet (a first setup): nothing to explain.
+    if (!manifestBytes) return { state: 'missing', reasons: [] };
     return withoutRecord(x, manifestFile, manifestBytes);
   }
   if (!manifestBytes) return { state: 'missing', reasons: [`${manifestFile} missing (an interrupted build)`] };

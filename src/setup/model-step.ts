@@ -68,8 +68,11 @@ export async function ensureDemoModel(opts: ModelStepOptions): Promise<ModelStep
   const reasons = opts.force ? ['--force'] : verdict.state === 'ok' ? [] : verdict.reasons;
   // A corrupt folder's reasons were logged above, before the repair attempt.
   if (verdict.state !== 'corrupt' || opts.force) for (const reason of reasons) log(`model: ${verdict.state}: ${reason}`);
-  log(`model ${outDir}: exporting ${path.basename(opts.runDir)} to ONNX (the ResNet-50 backbone is converted from the npm package)`);
-  await exportModel({ runDir: opts.runDir, outDir, modelId: DEMO_MODEL_ID, image: 'both', backboneCheck: true, backend: 'wasm', log: (line) => log(`  export: ${line}`) });
+  log(`model ${outDir}: exporting ${path.basename(opts.runDir)} to ONNX${reasons.length ? ' again' : ''} (the ResNet-50 backbone is converted from the npm package)`);
+  await exportModel({
+    runDir: opts.runDir, outDir, modelId: DEMO_MODEL_ID, image: 'both', backboneCheck: true, backend: 'wasm', evaluation: source.evaluation,
+    log: (line) => log(`  export: ${line}`),
+  });
   return done('built', reasons, [], await verified(outDir, source));
 }
 
@@ -90,7 +93,10 @@ async function repairFiles(runDir: string, outDir: string, manifest: ExportManif
   await fs.rm(staging, { recursive: true, force: true });
   try {
     const image = files.includes(IMAGE_ENCODER_FILE) ? 'both' : 'head';
-    await exportModel({ runDir, outDir: staging, modelId: manifest.modelId, image, backboneCheck: image === 'both', backend: 'wasm', log: (line) => log(`  staging export: ${line}`) });
+    await exportModel({
+      runDir, outDir: staging, modelId: manifest.modelId, image, backboneCheck: image === 'both', backend: 'wasm', evaluation: manifest.evaluation,
+      log: (line) => log(`  staging export: ${line}`),
+    });
     for (const name of files) {
       const fresh = await fileRecord(path.join(staging, name)).catch(() => undefined);
       const expected = manifest.files[name];

@@ -6,6 +6,7 @@ import {
   DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_ENCODER_FILE, imageEncoderInterface, LOGITS_OUTPUT, MANIFEST_FILE,
 } from '../../src/export/io-spec.js';
 import { fileRecord, type ExportManifest } from '../../src/export/manifest.js';
+import type { ModelEvaluation } from '../../src/export/model-evaluation.js';
 import { debiasSetup, exportParamsOf, paramStoreOf } from '../../src/export/model-weights.js';
 import { disposeTrainedModel, loadTrainedModel } from '../../src/export/trained-model.js';
 import { attr } from '../../src/onnx/attributes.js';
@@ -24,7 +25,7 @@ import { createTinyRun } from './export-run.js';
  * would take ~100 ms per photo; different photos still give different embeddings. The manifest
  * is completed as the exporter would (interface, sha256), so the server verifies it like any.
  */
-export async function createServedModel(workDir: string, opts: { debias?: boolean; seed?: number; id?: string } = {}): Promise<string> {
+export async function createServedModel(workDir: string, opts: { debias?: boolean; seed?: number; id?: string; evaluation?: ModelEvaluation } = {}): Promise<string> {
   await selectBackend('wasm');
   const runDir = path.join(workDir, 'run');
   const modelDir = path.join(workDir, opts.id ?? 'tiny-served');
@@ -47,6 +48,7 @@ export async function createServedModel(workDir: string, opts: { debias?: boolea
   manifest.models.imageEncoder = { file: IMAGE_ENCODER_FILE, ...imageEncoderInterface(manifest.config) };
   manifest.files[IMAGE_ENCODER_FILE] = await fileRecord(path.join(modelDir, IMAGE_ENCODER_FILE));
   manifest.checks.backbone = 'stand-in backbone (test fixture)';
+  if (opts.evaluation) manifest.evaluation = opts.evaluation;
   await fs.writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   return modelDir;
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RecipeDataset } from '../../src/data/dataset.js';
 import type { Recipe } from '../../src/data/recipe.js';
+import type { ModelEvaluation } from '../../src/export/model-evaluation.js';
 import { buildDatasetIndex } from '../../src/server/dataset-index.js';
 import { fromRoot } from '../../src/util/paths.js';
 import { runCli } from './cli.js';
@@ -26,9 +27,9 @@ export const DEMO_ROOT = fromRoot('index-data', 'demo');
  * A served tiny model and an index of the demo test split built with it: by the `index` command
  * in a child process (`viaCli`), or by the same function in-process (faster).
  */
-export async function createServerFixture(prefix: string, opts: { viaCli?: boolean } = {}): Promise<ServerFixture> {
+export async function createServerFixture(prefix: string, opts: { viaCli?: boolean; evaluation?: ModelEvaluation } = {}): Promise<ServerFixture> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
-  const modelDir = await createServedModel(dir);
+  const modelDir = await createServedModel(dir, { evaluation: opts.evaluation });
   const indexDir = path.join(dir, 'index');
   if (opts.viaCli) {
     const res = runCli(['index', DEMO_ROOT, '--split', 'test', '--model', modelDir, '--out', indexDir, '--device', 'cpu']);

@@ -2,7 +2,7 @@ import { importSeedCheckpoint } from '../../import/import-checkpoint.js';
 import { readFineTuneRun } from '../../train/fine-tune/fine-tune-run.js';
 import { exportModel, type ImageExport } from '../../export/export-model.js';
 import { BACKEND_REQUESTS } from '../../tf/backend.js';
-import { backendFlag, FlagError, stringFlag, type Command } from '../command.js';
+import { backendFlag, evaluationFlag, FlagError, stringFlag, type Command } from '../command.js';
 
 const IMAGE_CHOICES: readonly ImageExport[] = ['full', 'head', 'both'];
 
@@ -27,13 +27,16 @@ For a model without the debiasing projection Wv, debiased_embedding equals embed
                        other than the 2048-channel ResNet-50)
   --no-backbone-check  skip comparing the composed backbone with the run's feature cache hash and
                        with TF.js on a probe image
-  --backend B          TF.js backend of that check: ${BACKEND_REQUESTS.join(' | ')} (default wasm)`,
+  --backend B          TF.js backend of that check: ${BACKEND_REQUESTS.join(' | ')} (default wasm)
+  --evaluation FILE    the model's measured quality: what \`evaluate --json\` printed for the run;
+                       recorded in the manifest, shown by the server (/v1/info and the page)`,
   options: {
     out: { type: 'string' },
     id: { type: 'string' },
     image: { type: 'string' },
     'no-backbone-check': { type: 'boolean' },
     backend: { type: 'string' },
+    evaluation: { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
@@ -58,6 +61,7 @@ For a model without the debiasing projection Wv, debiased_embedding equals embed
       image: image as ImageExport,
       backboneCheck: args.values['no-backbone-check'] !== true,
       backend,
+      evaluation: await evaluationFlag(args),
       log: ctx.log,
     });
     const sizes = Object.entries(summary.files).map(([name, f]) => `  ${name.padEnd(20)} ${(f.bytes / 1e6).toFixed(2).padStart(8)} MB  ${f.sha256.slice(0, 16)}`);

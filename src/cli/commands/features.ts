@@ -38,6 +38,7 @@ Missing or unreadable images are counted and listed, not fatal.
     limit: { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
+  tfjsAdvice: true,
   async run(args, ctx) {
     const root = args.positionals[0];
     const split = splitFlag(args);

@@ -1,6 +1,6 @@
 import { importSeedCheckpoint } from '../../import/import-checkpoint.js';
 import { SEED_DEFAULT_HEADS } from '../../import/seed-state-dict.js';
-import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+import { evaluationFlag, FlagError, intFlag, stringFlag, type Command } from '../command.js';
 
 export const importCheckpointCommand: Command = {
   name: 'import-checkpoint',
@@ -25,7 +25,9 @@ refused by name and nothing is written. A stage-1 checkpoint imports without a d
   --id NAME                model id recorded in the manifest
   --recipe-heads N         attention heads of the recipe encoder (default ${SEED_DEFAULT_HEADS}, the seed's)
   --classifier-heads N     attention heads of query2labels (default ${SEED_DEFAULT_HEADS}, the seed's nheads)
-                           (heads leave no trace in tensor shapes, so they cannot be read from the file)`,
+                           (heads leave no trace in tensor shapes, so they cannot be read from the file)
+  --evaluation FILE        the model's measured quality: what \`evaluate --json\` printed for it; recorded
+                           in the manifest, shown by the server (/v1/info and the page)`,
   options: {
     vocab: { type: 'string' },
     labels: { type: 'string' },
@@ -34,6 +36,7 @@ refused by name and nothing is written. A stage-1 checkpoint imports without a d
     id: { type: 'string' },
     'recipe-heads': { type: 'string' },
     'classifier-heads': { type: 'string' },
+    evaluation: { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
@@ -52,6 +55,7 @@ refused by name and nothing is written. A stage-1 checkpoint imports without a d
       modelId: stringFlag(args, 'id'),
       recipeHeads: intFlag(args, 'recipe-heads', SEED_DEFAULT_HEADS, 1, 1024),
       classifierHeads: intFlag(args, 'classifier-heads', SEED_DEFAULT_HEADS, 1, 1024),
+      evaluation: await evaluationFlag(args),
       log: ctx.log,
     });
     const sizes = Object.entries(summary.files).map(([name, f]) => `  ${name.padEnd(20)} ${(f.bytes / 1e6).toFixed(2).padStart(8)} MB  ${f.sha256.slice(0, 16)}`);

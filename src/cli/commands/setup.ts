@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEMO_RUN } from '../../setup/paths.js';
 import { runSetup, type SetupSummary } from '../../setup/run-setup.js';
 import { stringFlag, type Command } from '../command.js';
 
@@ -31,25 +32,34 @@ Progress on stderr. Then: recipe-retrieval serve --model <model-out> --index <in
       force: args.values.force === true,
       log: ctx.log,
     });
-    return { data: summary, text: describe(summary) };
+    const text = describeSetup(summary);
+    return { data: summary, text: `${text}\nnext: recipe-retrieval serve --model ${rel(summary.model.dir)} --index ${rel(summary.index.dir)}` };
   },
 };
 
-function describe(s: SetupSummary): string {
-  const rel = (dir: string) => {
-    const relative = path.relative(process.cwd(), dir);
-    return relative === '' ? '.' : relative.startsWith('..') ? dir : relative;
-  };
+const rel = (dir: string) => {
+  const relative = path.relative(process.cwd(), dir);
+  return relative === '' ? '.' : relative.startsWith('..') ? dir : relative;
+};
+
+/**
+ * What setup did, for people: one line per folder saying what happened to it (and, for a rebuild,
+ * why), then "setup done". Nothing here says "ready": the server says that once it has loaded.
+ */
+export function describeSetup(s: SetupSummary): string {
   const { model, index } = s;
   const indexWhat = `${index.count} recipes of ${index.splits.join(', ')}: ${index.paired} with photos, ${index.textOnly} text-only; ${index.photos} photos`;
   if (!s.changed) {
     return `nothing to do: ${rel(model.dir)} and ${rel(index.dir)} (${indexWhat}) verified by sha256 in ${s.seconds.toFixed(1)} s`;
   }
-  const line = (what: string, step: { action: string; reasons: string[]; seconds: number }, detail: string) =>
-    `${what}: ${step.action}${step.action === 'verified' ? '' : ` in ${step.seconds.toFixed(1)} s`}${detail}${step.reasons.length ? ` (${step.reasons.join('; ')})` : ''}`;
-  return [
-    line(`model ${rel(model.dir)}`, model, model.files.length ? `: rewrote ${model.files.join(', ')}` : ''),
-    line(`index ${rel(index.dir)}`, index, `: ${indexWhat}`),
-    `ready in ${s.seconds.toFixed(1)} s: recipe-retrieval serve --model ${rel(model.dir)} --index ${rel(index.dir)}`,
-  ].join('\n');
+  const why = (reasons: string[]) => (reasons.length ? `, because ${reasons.join('; ')}` : '');
+  const modelLine = model.action === 'verified'
+    ? `model ${rel(model.dir)}: verified by sha256`
+    : model.action === 'repaired'
+      ? `model ${rel(model.dir)}: rewrote ${model.files.join(', ')} in ${model.seconds.toFixed(1)} s${why(model.reasons)}`
+      : `model ${rel(model.dir)}: exported from ${rel(DEMO_RUN)} in ${model.seconds.toFixed(1)} s${why(model.reasons)}`;
+  const indexLine = index.action === 'verified'
+    ? `index ${rel(index.dir)}: verified by sha256 (${indexWhat})`
+    : `index ${rel(index.dir)}: built in ${index.seconds.toFixed(1)} s (${indexWhat})${why(index.reasons)}`;
+  return [modelLine, indexLine, `setup done in ${s.seconds.toFixed(1)} s`].join('\n');
 }

@@ -102,6 +102,7 @@ the step against the seed's on your backend. Stage 2 when --init has Wv (then --
     'backbone-weights': { type: 'string' },
   },
   positionals: { min: 1, max: 1 },
+  tfjsAdvice: true,
   async run(args, ctx) {
     if (args.values['fine-tune'] === true) return runFineTune(args, ctx);
     for (const flag of ['stem-width', 'dictionary', 'max-pairs', 'backbone-weights']) {

@@ -30,14 +30,48 @@ function renderIngredients(ingredients) {
   $('ingredients-panel').hidden = ingredients.length === 0;
 }
 
+/**
+ * A title as people should read it: the datasets carry stray quotes ("'tahini short bread'",
+ * 'cuca "italiana'). Wrapping quotes and an unpaired double quote go; apostrophes inside words stay.
+ */
+function displayTitle(title) {
+  let t = title.trim();
+  const wrapped = /^['"‘“]/.test(t);
+  if (wrapped) t = t.slice(1);
+  if (wrapped ? /['"’”]$/.test(t) : /["”]$/.test(t)) t = t.slice(0, -1);
+  if ((t.match(/"/g) || []).length % 2 === 1) t = t.replace(/"/g, '');
+  return t.trim() || title;
+}
+
+const percent = (x) => `${Math.round(x)}%`;
+
+/** The model's measured quality, and what the score on each result is (and is not). */
+function renderQuality(model, indexCount) {
+  const quality = $('model-quality');
+  const help = $('score-help');
+  const e = model.evaluation;
+  if (e) {
+    quality.textContent = `${model.id} model: ${e.summary}`;
+    const photos = e.split === 'test' ? `${e.pairs} test photos it never trained on` : `${e.pairs} ${e.split} photos`;
+    help.textContent = `Measured on ${photos}, each ranked against ${e.n} recipes: the share whose own recipe came in the top 10 (R@10; median rank ${e.imageToRecipe.medR}), `
+      + `next to what a random ranking gets${indexCount > e.n ? ` (this page searches all ${indexCount} recipes, which is harder)` : ''}. `
+      + 'The score on each result is the cosine similarity of photo and recipe embeddings: it orders the results, it is not a confidence.';
+  } else {
+    quality.textContent = `${model.id} model: quality not measured (its manifest records no evaluation)`;
+    help.textContent = 'The score on each result is the cosine similarity of photo and recipe embeddings: it orders the results, it is not a confidence.';
+  }
+  quality.hidden = false;
+  help.hidden = false;
+}
+
 function renderRecipes(recipes) {
   $('results').replaceChildren(...recipes.map((r) => {
     const photo = r.images.length
-      ? element('img', { src: r.images[0].url, alt: r.title, loading: 'lazy' })
+      ? element('img', { src: r.images[0].url, alt: displayTitle(r.title), loading: 'lazy' })
       : element('div', { className: 'no-photo', textContent: 'no photo' });
     const body = element('div', {}, [
-      element('h3', { textContent: `${r.rank}. ${r.title}` }),
-      element('div', { className: 'score', textContent: `score ${r.score.toFixed(3)}` }),
+      element('h3', { textContent: `${r.rank}. ${displayTitle(r.title)}` }),
+      element('div', { className: 'score', textContent: `score ${r.score.toFixed(3)}`, title: 'cosine similarity of photo and recipe: it orders the results, it is not a confidence' }),
       element('details', {}, [element('summary', { textContent: `${r.ingredients.length} ingredients` }), listOf('ul', r.ingredients)]),
       element('details', {}, [element('summary', { textContent: `${r.instructions.length} steps` }), listOf('ol', r.instructions)]),
     ]);
@@ -95,4 +129,5 @@ $('k-select').addEventListener('change', search);
 fetch('/v1/info').then((r) => (r.ok ? r.json() : Promise.reject(new Error(r.statusText)))).then((info) => {
   $('model-info').textContent = `model ${info.model.id} (${info.model.debias.active ? 'with' : 'without'} debiasing) · ${info.index.count} recipes · ${info.provider.image.toUpperCase()}`;
   if (!info.model.debias.active) $('debias-toggle').disabled = true;
+  renderQuality(info.model, info.index.count);
 }).catch(() => { $('model-info').textContent = 'the server is still loading'; });

@@ -3,6 +3,7 @@ import type { ServerContext } from '../context.js';
 import type { ErrorCode } from '../error-catalogue.js';
 import { errorResponses } from '../api-docs.js';
 import { healthSchema, infoSchema, readySchema } from '../response-schemas.js';
+import { evaluationSummary } from '../../export/model-evaluation.js';
 import { componentVersions } from '../versions.js';
 
 export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, serverVersion: string): void {
@@ -64,6 +65,8 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, s
         debias: { active: m.debias.active, reason: m.debias.reason, keepThreshold: m.debias.keepThreshold },
         preprocessing: m.preprocessing.image, source: { runName: m.source.runName, stage: m.source.stage, epoch: m.source.epoch },
         manifestSha256: services.model.manifestSha256,
+        // The model's measured quality, when its manifest records it (absent: never measured).
+        ...(m.evaluation ? { evaluation: { ...m.evaluation, summary: evaluationSummary(m.evaluation) } } : {}),
       },
       index: {
         count: ix.count, width: ix.width, space: ix.space, hnsw: ix.hnsw, efSearch: services.index.index.params.efSearch,
