@@ -2,7 +2,7 @@ import { PRECISIONS, type Precision } from '../runtime/exported-model.js';
 import type { ParseArgsConfig } from 'node:util';
 import { isSplit, SPLITS, type Split } from '../data/recipe.js';
 import type { Device } from '../runtime/session-factory.js';
-import { BACKEND_REQUESTS, isBackendRequest, type BackendRequest } from '../tf/backend.js';
+import { BACKEND_REQUESTS, isBackendRequest, type BackendRequest } from '../tf/backend-names.js';
 import { UserError } from '../util/errors.js';
 import { readEvaluationFile, type ModelEvaluation } from '../export/model-evaluation.js';
 import { portablePath } from '../util/portable-path.js';

@@ -2,18 +2,21 @@ import { parseArgs } from 'node:util';
 import { quietTfjs } from '../tf/quiet.js';
 import { UserError } from '../util/errors.js';
 import type { Command } from './command.js';
-import { commands } from './registry.js';
+import { loadCommand } from './command-loaders.js';
 
-const NAME_WIDTH = Math.max(...commands.map((c) => c.name.length)) + 2;
-
-const GLOBAL_HELP = `recipe-retrieval: food image-to-recipe retrieval (HT + ingredient debiasing)
+/** The listing needs every command's summary, so it loads them all (dispatch loads only one). */
+async function globalHelp(): Promise<string> {
+  const { commands } = await import('./registry.js');
+  const nameWidth = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return `recipe-retrieval: food image-to-recipe retrieval (HT + ingredient debiasing)
 
 Usage: recipe-retrieval <command> [options]
 
 Commands:
-${commands.map((c) => `  ${c.name.padEnd(NAME_WIDTH)}${c.summary}`).join('\n')}
+${commands.map((c) => `  ${c.name.padEnd(nameWidth)}${c.summary}`).join('\n')}
 
 Every command accepts --help and --json (machine-readable output on stdout).`;
+}
 
 function commandHelp(cmd: Command): string {
   return `recipe-retrieval ${cmd.name}: ${cmd.summary}\n\n${cmd.help.trim()}\n\n  --json           print the result as JSON on stdout\n  --help           show this help`;
@@ -23,10 +26,10 @@ function commandHelp(cmd: Command): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${GLOBAL_HELP}\n`);
+    process.stdout.write(`${await globalHelp()}\n`);
     return name ? 0 : 1;
   }
-  const cmd = commands.find((c) => c.name === name);
+  const cmd = await loadCommand(name);
   if (!cmd) {
     process.stderr.write(`recipe-retrieval: unknown command "${name}" (see recipe-retrieval --help)\n`);
     return 2;

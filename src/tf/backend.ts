@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../util/errors.js';
+import { BACKEND_REQUESTS, isBackendRequest, type BackendName, type BackendRequest } from './backend-names.js';
 
 /**
  * TF.js backend selection.
@@ -21,9 +22,7 @@ import { UserError } from '../util/errors.js';
  * 'tensorflow' backend initialises after the import.
  */
 
-export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
-export type BackendRequest = 'auto' | BackendName;
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+export { BACKEND_REQUESTS, isBackendRequest, type BackendName, type BackendRequest };
 
 export interface SelectedBackend {
   /** Our name for it (package-level), recorded in run metadata. */
@@ -45,10 +44,6 @@ const require = createRequire(import.meta.url);
 const initialised = new Map<BackendName, Promise<SelectedBackend>>();
 /** Why a backend could not be used (cached: a failed native import is not retried). */
 const unavailable = new Map<BackendName, string>();
-
-export function isBackendRequest(value: string): value is BackendRequest {
-  return (BACKEND_REQUESTS as readonly string[]).includes(value);
-}
 
 /**
  * Initialise and activate a backend. 'auto' tries tfjs-node-gpu, tfjs-node, wasm, cpu in that order.
