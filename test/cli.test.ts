@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { COMMAND_LOADERS } from '../src/cli/command-loaders.js';
 import { commands } from '../src/cli/registry.js';
 import { runCli } from './helpers/cli.js';
+import { trainingOnlyPackages, withoutPackages } from './helpers/serve-packages.js';
 
 test('inspect --json reports the demo dataset: 89/21/28 paired, 176/36/57 text-only, 160 images, 0 missing', () => {
   const run = runCli(['inspect', 'index-data/demo', '--json']);
@@ -28,6 +30,21 @@ test('every command has --help that exits 0 and names its usage', () => {
   const top = runCli(['--help']);
   assert.equal(top.status, 0);
   for (const cmd of commands) assert.match(top.stdout, new RegExp(`\\n  ${cmd.name}\\s`));
+});
+
+test('the CLI loads only the command it runs: its loaders name the registry\'s commands, in order', async () => {
+  assert.deepEqual(Object.keys(COMMAND_LOADERS), commands.map((c) => c.name));
+  for (const cmd of commands) assert.equal(await COMMAND_LOADERS[cmd.name](), cmd, cmd.name);
+  // Where TF.js is not installed (the serve images), serve still runs and the training commands say why they cannot.
+  const env = withoutPackages(trainingOnlyPackages());
+  assert.equal(runCli(['serve', '--help'], { env }).status, 0);
+  const train = runCli(['train', '--help'], { env });
+  assert.equal(train.status, 1);
+  assert.match(train.stderr, /^recipe-retrieval train: not available in this installation: Cannot find package '@tensorflow\/tfjs'.*\n$/);
+  const top = runCli(['--help'], { env });
+  assert.equal(top.status, 0, top.stderr);
+  assert.match(top.stdout, /\n {2}serve {2,}run the HTTP retrieval server/);
+  assert.match(top.stdout, /\n {2}train {2,}\(unavailable here: Cannot find package '@tensorflow\/tfjs'/);
 });
 
 test('failures exit non-zero with a one-line reason on stderr', () => {

@@ -2,18 +2,25 @@ import { parseArgs } from 'node:util';
 import { quietTfjs } from '../tf/quiet.js';
 import { UserError } from '../util/errors.js';
 import type { Command } from './command.js';
-import { loadCommand } from './command-loaders.js';
+import { COMMAND_LOADERS, loadCommand } from './command-loaders.js';
 
-/** The listing needs every command's summary, so it loads them all (dispatch loads only one). */
+const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0];
+
+/**
+ * The listing needs every command's summary, so it loads them all (dispatch loads only one). A
+ * command whose packages are not installed (the serve images ship no TF.js) is listed as such.
+ */
 async function globalHelp(): Promise<string> {
-  const { commands } = await import('./registry.js');
-  const nameWidth = Math.max(...commands.map((c) => c.name.length)) + 2;
+  const loaded = await Promise.allSettled(Object.values(COMMAND_LOADERS).map((load) => load()));
+  const names = Object.keys(COMMAND_LOADERS);
+  const nameWidth = Math.max(...names.map((n) => n.length)) + 2;
+  const lines = loaded.map((r, i) => `  ${names[i].padEnd(nameWidth)}${r.status === 'fulfilled' ? r.value.summary : `(unavailable here: ${firstLine(r.reason)})`}`);
   return `recipe-retrieval: food image-to-recipe retrieval (HT + ingredient debiasing)
 
 Usage: recipe-retrieval <command> [options]
 
 Commands:
-${commands.map((c) => `  ${c.name.padEnd(nameWidth)}${c.summary}`).join('\n')}
+${lines.join('\n')}
 
 Every command accepts --help and --json (machine-readable output on stdout).`;
 }
@@ -29,7 +36,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${await globalHelp()}\n`);
     return name ? 0 : 1;
   }
-  const cmd = await loadCommand(name);
+  let cmd: Command | undefined;
+  try {
+    cmd = await loadCommand(name);
+  } catch (err) {
+    // A package the command needs is not installed: the serve images hold only the server's.
+    process.stderr.write(`recipe-retrieval ${name}: not available in this installation: ${firstLine(err)}\n`);
+    return 1;
+  }
   if (!cmd) {
     process.stderr.write(`recipe-retrieval: unknown command "${name}" (see recipe-retrieval --help)\n`);
     return 2;

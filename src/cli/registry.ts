@@ -16,7 +16,11 @@ import { trainCommand } from './commands/train.js';
 import { verifyExportCommand } from './commands/verify-export.js';
 import { verifyTrainStepCommand } from './commands/verify-train-step.js';
 
-/** Every CLI command, in the order --help lists them (the order of the training pipeline). */
+/**
+ * Every CLI command, in the order --help lists them (the order of the training pipeline), all
+ * loaded. The CLI itself loads only the command it runs, through command-loaders.ts (same names,
+ * same order: test/cli.test.ts).
+ */
 export const commands: Command[] = [
   inspectCommand,
   prepareLabelsCommand,
