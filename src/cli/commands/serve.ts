@@ -19,7 +19,7 @@ function intSetting(args: ParsedArgs, flag: string, env: string, fallback: numbe
   return n;
 }
 
-const SHUTDOWN_GRACE_MS = 30_000;
+export const SHUTDOWN_GRACE_MS = 30_000;
 
 export const serveCommand: Command = {
   name: 'serve',
