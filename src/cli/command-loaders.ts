@@ -16,6 +16,7 @@ export const COMMAND_LOADERS: Readonly<Record<string, () => Promise<Command>>> =
   'export-backbone': async () => (await import('./commands/export-backbone.js')).exportBackboneCommand,
   export: async () => (await import('./commands/export.js')).exportCommand,
   'verify-export': async () => (await import('./commands/verify-export.js')).verifyExportCommand,
+  quantize: async () => (await import('./commands/quantize.js')).quantizeCommand,
   'import-checkpoint': async () => (await import('./commands/import-checkpoint.js')).importCheckpointCommand,
   index: async () => (await import('./commands/index.js')).indexCommand,
   serve: async () => (await import('./commands/serve.js')).serveCommand,
