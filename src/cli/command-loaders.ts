@@ -17,6 +17,7 @@ export const COMMAND_LOADERS: Readonly<Record<string, () => Promise<Command>>> =
   export: async () => (await import('./commands/export.js')).exportCommand,
   'verify-export': async () => (await import('./commands/verify-export.js')).verifyExportCommand,
   quantize: async () => (await import('./commands/quantize.js')).quantizeCommand,
+  'verify-train-step': async () => (await import('./commands/verify-train-step.js')).verifyTrainStepCommand,
   'import-checkpoint': async () => (await import('./commands/import-checkpoint.js')).importCheckpointCommand,
   index: async () => (await import('./commands/index.js')).indexCommand,
   serve: async () => (await import('./commands/serve.js')).serveCommand,
