@@ -22,6 +22,7 @@ export const COMMAND_LOADERS: Readonly<Record<string, () => Promise<Command>>> =
   index: async () => (await import('./commands/index.js')).indexCommand,
   serve: async () => (await import('./commands/serve.js')).serveCommand,
   setup: async () => (await import('./commands/setup.js')).setupCommand,
+  start: async () => (await import('./commands/start.js')).startCommand,
 };
 
 /** The command of that name, its module loaded; undefined when there is none. */

@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const json = parsed.values.json === true;
-  if (cmd.tfjsAdvice !== true) quietTfjs();
+  if (cmd.tfjsAdvice !== true) await quietTfjs();
   try {
     const result = await cmd.run(
       { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals },
