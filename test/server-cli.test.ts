@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { fromRoot } from '../src/util/paths.js';
 import { runCli } from './helpers/cli.js';
 import { createServerFixture, type ServerFixture } from './helpers/server-fixture.js';
+import { readyUrl, type LogLine } from './helpers/server-ready.js';
 
 let fx: ServerFixture;
 
@@ -13,8 +14,6 @@ before(async () => {
   fx = await createServerFixture('rr-serve-cli-');
 });
 after(() => fx?.cleanup());
-
-interface LogLine { level: number; msg: string; url?: string; [key: string]: unknown }
 
 /** Start `serve` in a child process; resolves once it logs that the model and index are loaded. */
 async function startServe(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string; logs: LogLine[]; exited: Promise<number | null> }> {
@@ -25,22 +24,7 @@ async function startServe(args: string[], env: Record<string, string>): Promise<
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let newline;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as LogLine;
-        logs.push(entry);
-        if (entry.msg === 'ready: model and index loaded') resolve(entry.url!);
-      }
-    });
-    void exited.then((code) => reject(new Error(`serve exited with ${code} before it was ready: ${stderr}`)));
-  });
+  const url = await readyUrl(child.stdout!, exited, (code) => `serve exited with ${code} before it was ready: ${stderr}`, (entry) => logs.push(entry));
   return { child, url, logs, exited };
 }
 

@@ -16,6 +16,7 @@ import { runSetup, type SetupSummary } from '../src/setup/run-setup.js';
 import { loadCheckpoint, readCheckpointManifest, saveCheckpoint } from '../src/train/checkpoint.js';
 import { fromRoot } from '../src/util/paths.js';
 import { runCli } from './helpers/cli.js';
+import { readyUrl } from './helpers/server-ready.js';
 import { trainingOnlyPackages, withoutPackages } from './helpers/serve-packages.js';
 
 /**
@@ -170,20 +171,7 @@ test('the container entrypoint serves what setup made without TF.js: /readyz, se
   child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let buffered = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        buffered += d.toString();
-        for (const line of buffered.split('\n').slice(0, -1)) {
-          // The server's JSON log lines (setup's summary goes to stderr; serve's own exit line is text).
-          if (!line.startsWith('{')) continue;
-          const entry = JSON.parse(line) as { msg: string; url?: string };
-          if (entry.msg === 'ready: model and index loaded') resolve(entry.url!);
-        }
-        buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-      });
-      void exited.then((code) => reject(new Error(`entrypoint exited with ${code} before the server was ready: ${stderr}`)));
-    });
+    const url = await readyUrl(child.stdout!, exited, (code) => `entrypoint exited with ${code} before the server was ready: ${stderr}`);
     assert.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
     const info = (await (await fetch(`${url}/v1/info`)).json()) as { index: { count: number; photos: number; dataset: { root: string; splits: string[] } } };
     assert.deepEqual([info.index.count, info.index.photos, info.index.dataset], [407, 160, { root: 'index-data/demo', splits: ['train', 'val', 'test'] }]);
@@ -236,19 +224,7 @@ test('npm start is one process: it verifies, serves with the measured quality in
   // npm's children write to the same pipe: it closes only once npm and the server have both exited.
   const outputClosed = once(npm.stdout!, 'end');
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let buffered = '';
-      npm.stdout!.on('data', (d: Buffer) => {
-        buffered += d.toString();
-        for (const line of buffered.split('\n').slice(0, -1)) {
-          if (!line.startsWith('{')) continue;
-          const entry = JSON.parse(line) as { msg: string; url?: string };
-          if (entry.msg === 'ready: model and index loaded') resolve(entry.url!);
-        }
-        buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-      });
-      void exited.then(({ code }) => reject(new Error(`npm start exited with ${code} before the server was ready: ${stderr}`)));
-    });
+    const url = await readyUrl(npm.stdout!, exited.then(({ code }) => code), (code) => `npm start exited with ${code} before the server was ready: ${stderr}`);
     const info = (await (await fetch(`${url}/v1/info`)).json()) as { model: { evaluation?: { summary: string } }; provider: { image: string } };
     assert.equal(info.model.evaluation?.summary, 'right recipe in the top 10 for 50% of 28 unseen photos; chance 36%');
     assert.equal(info.provider.image, 'cpu');
