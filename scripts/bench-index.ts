@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildRecipeIndex } from '../src/index/build.js';
 import { loadRecipeIndex, saveRecipeIndex } from '../src/index/store.js';
-import { lowRankVectors } from '../src/index/synthetic.js';
+import { lowRankVectors } from '../test/helpers/synthetic-vectors.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
 

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { fromRoot } from '../src/util/paths.js';
 import { createServedModel } from '../test/helpers/served-model.js';
 

@@ -23,7 +23,7 @@ import { loadTestCrop, type RgbImage } from '../src/data/images/index.js';
 import { exportModel } from '../src/export/export-model.js';
 import { readExportManifest } from '../src/export/manifest.js';
 import { openSession, runImageEncoder } from '../src/export/onnx-run.js';
-import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { selectBackend } from '../src/tf/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RecipeDataset } from '../src/data/dataset.js';
 import { buildServer } from '../src/server/app.js';
-import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { runCli } from './helpers/cli.js';
 import { DEMO_ROOT } from './helpers/server-fixture.js';
 

@@ -15,7 +15,7 @@ import { modelPieces } from '../src/import/onnx-stream.js';
 import { seedImageEncoderModel } from '../src/import/seed-graphs.js';
 import { BACKBONE_PREFIX, planSeedImport } from '../src/import/seed-state-dict.js';
 import { TorchCheckpoint } from '../src/import/torch-checkpoint.js';
-import { buildTorchvisionTrunkModel } from '../src/import/torchvision-resnet-graph.js';
+import { buildTorchvisionTrunkModel } from './helpers/torchvision-trunk.js';
 import { onnx } from '../src/onnx/proto.js';
 import { fromRoot } from '../src/util/paths.js';
 import { runCli } from './helpers/cli.js';

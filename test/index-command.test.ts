@@ -12,7 +12,7 @@ import { openSession, runRecipeEncoder } from '../src/export/onnx-run.js';
 import { loadRecipeIndex } from '../src/index/store.js';
 import { PARTIAL_FILE, PROGRESS_FILE } from '../src/index/resumable-embed.js';
 import { buildServer } from '../src/server/app.js';
-import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { runCli } from './helpers/cli.js';
 import { createServedModel } from './helpers/served-model.js';
 import { DEMO_ROOT } from './helpers/server-fixture.js';

@@ -9,7 +9,7 @@ import { MANIFEST_FILE, type IndexManifest } from '../src/index/manifest.js';
 import type { RecipeIndex } from '../src/index/recipe-index.js';
 import { discardEmbeddingProgress, embedRecipesResumable, PARTIAL_FILE, PROGRESS_FILE } from '../src/index/resumable-embed.js';
 import { loadRecipeIndex, saveRecipeIndex, type IndexedRecipe } from '../src/index/store.js';
-import { gaussians, lowRankVectors } from '../src/index/synthetic.js';
+import { gaussians, lowRankVectors } from './helpers/synthetic-vectors.js';
 import { DataFileError, UserError } from '../src/util/errors.js';
 import { SeededRandom } from '../src/util/random.js';
 import { sha256File } from '../src/util/sha256.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { multiHeadAttention, type AttentionParams } from '../src/onnx/attention.js';
+import type { AttentionParams } from '../src/onnx/attention.js';
 import { batchNorm, conv2d, foldBatchNorm, globalAveragePool, maxPool, reduceMean, samePadding } from '../src/onnx/conv-blocks.js';
 import { GraphBuilder } from '../src/onnx/graph-builder.js';
 import {
@@ -17,7 +17,8 @@ import {
   validMaskFromPadding,
 } from '../src/onnx/nn-blocks.js';
 import { onnx, type OnnxTypes } from '../src/onnx/proto.js';
-import { transformerEncoderLayer, type EncoderLayerParams } from '../src/onnx/transformer.js';
+import { multiHeadAttention } from './helpers/onnx-attention.js';
+import { transformerEncoderLayer, type EncoderLayerParams } from './helpers/onnx-transformer.js';
 import { tensor32 } from '../src/onnx/weights.js';
 import { SeededRandom } from '../src/util/random.js';
 import {

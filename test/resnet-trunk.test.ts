@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { toTorchvisionNchwBatch } from '../src/data/images/normalise.js';
-import { resnet50KeySpecs } from '../src/import/torchvision-resnet-keys.js';
+import { resnet50KeySpecs } from '../src/model/torchvision-resnet-keys.js';
 import { conv2dFast } from '../src/model/conv2d.js';
 import { isFrozenTrunkParam, trunkBatchNormLayers, trunkForward, trunkParamSpecs, TRUNK_PREFIX } from '../src/model/resnet-trunk.js';
 import { loadSeedCheckpointModel } from '../src/train/fine-tune/fine-tune-model.js';

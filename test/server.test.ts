@@ -11,7 +11,7 @@ import { loadVocabulary } from '../src/data/text/vocabulary.js';
 import { evaluateRetrieval } from '../src/eval/protocol.js';
 import { openSession, runImageEncoder, runRecipeEncoder } from '../src/export/onnx-run.js';
 import { buildServer, type RetrievalServer } from '../src/server/app.js';
-import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../src/server/error-catalogue.js';
 import { exportModel } from '../src/export/export-model.js';
 import { TINY_LABELS } from './helpers/export-run.js';

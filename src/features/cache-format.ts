@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DataFileError } from '../util/errors.js';
+import { parseJsonText } from '../util/json-file.js';
 
 /**
  * On-disk feature cache, one folder per (split, view):
@@ -81,12 +82,7 @@ export async function readManifest(dir: string): Promise<CacheManifest | undefin
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new DataFileError(file, (err as Error).message);
   }
-  let m: CacheManifest;
-  try {
-    m = JSON.parse(text) as CacheManifest;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const m = parseJsonText<CacheManifest>(file, text);
   if (m.format !== CACHE_FORMAT) throw new DataFileError(file, `not a feature cache manifest (format ${JSON.stringify(m.format)})`);
   if (m.version !== CACHE_VERSION) throw new DataFileError(file, `feature cache version ${m.version}; this build reads version ${CACHE_VERSION}`);
   if (m.dtype !== 'float16' || m.byteOrder !== 'little' || m.rowBytes !== ROW_BYTES || m.shape?.join() !== FEATURE_SHAPE.join()) {

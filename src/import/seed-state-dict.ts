@@ -1,7 +1,7 @@
 import { validateModelConfig, type ModelConfig } from '../model/config.js';
 import { modelParamSpecs } from '../model/param-spec.js';
 import { UserError } from '../util/errors.js';
-import { resnet50KeySpecs, resnet50OutputChannels, type KeySpec } from './torchvision-resnet-keys.js';
+import { resnet50KeySpecs, resnet50OutputChannels, type KeySpec } from '../model/torchvision-resnet-keys.js';
 
 /**
  * The seed's state_dict (`Qeruy2Label` / `Qeruy2Label_DebiasingHard`) mapped onto our model.

@@ -3,8 +3,9 @@ import { crc32 } from 'node:zlib';
 import { picklePython, PyGlobal, PyPersistentId, PyReduce, PyTuple, pyOrderedDict, type PyValue } from './python-pickler.js';
 
 /**
- * Writes checkpoints in torch.save's zip format, for tests and benchmarks: STORED entries whose
- * data starts on a 64-byte boundary (torch pads the local header's extra field), optionally zip64
+ * Writes checkpoints in torch.save's zip format (`train --fine-tune` saves seed-format checkpoints
+ * with it; tests and benchmarks write fixtures with it): STORED entries whose data starts on a
+ * 64-byte boundary (torch pads the local header's extra field), optionally zip64
  * records (torch uses them past 4 GiB; `forceZip64` exercises a reader's zip64 path on small files).
  * Tensor data is produced by callbacks chunk by chunk, so multi-GB files need little memory.
  */

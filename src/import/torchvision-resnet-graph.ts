@@ -1,10 +1,10 @@
 import { attr } from '../onnx/attributes.js';
 import { conv2d, foldBatchNorm, maxPool, type BatchNormParams } from '../onnx/conv-blocks.js';
-import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { GraphBuilder } from '../onnx/graph-builder.js';
 import { relu } from '../onnx/nn-blocks.js';
 import { DataType } from '../onnx/proto.js';
 import type { Tensor32 } from '../onnx/weights.js';
-import { resnet50Blocks, resnet50OutputChannels } from './torchvision-resnet-keys.js';
+import { resnet50Blocks } from '../model/torchvision-resnet-keys.js';
 
 /**
  * torchvision's ResNet-50 trunk (v1.5: the stride on the 3x3 conv) as ONNX, with the seed's test
@@ -66,17 +66,4 @@ export function emitTorchvisionResNet50(b: GraphBuilder, params: TrunkParams, nc
     x = relu(b, b.op('Add', [h, identity], {}, `${p}_residual`), `${p}_out`);
   }
   return x;
-}
-
-/**
- * A standalone trunk model, image uint8 [N,224,224,3] -> feature_map float [N, C, 7, 7] (NCHW, the
- * layout of the seed's layer-4 hook), for checking the trunk alone.
- */
-export function buildTorchvisionTrunkModel(params: TrunkParams, stemWidth: number): Uint8Array {
-  const b = new GraphBuilder('torchvision_resnet50');
-  b.reserve('feature_map');
-  const input = b.input('image', 'uint8', ['batch', 224, 224, 3]);
-  const features = emitTorchvisionResNet50(b, params, emitImageNetPreprocess(b, input), stemWidth);
-  b.output(features, 'feature_map', 'float32', ['batch', resnet50OutputChannels(stemWidth), 7, 7]);
-  return b.serialize({ docString: 'torchvision ResNet-50 trunk (layer4 output, NCHW) with ImageNet preprocessing in-graph' });
 }

@@ -1,4 +1,5 @@
 import { DataFileError } from '../util/errors.js';
+import { parseJsonText } from '../util/json-file.js';
 
 export const INDEX_FORMAT = 'recipe-retrieval-index';
 /** 2: the dataset lists its splits and every recipe in recipes.json names its own split (1 held one split). */
@@ -48,12 +49,7 @@ export interface IndexManifest {
 
 /** Check the manifest's shape; a hand-edited or truncated one fails here with the field named. */
 export function parseManifest(file: string, text: string): IndexManifest {
-  let m: IndexManifest;
-  try {
-    m = JSON.parse(text) as IndexManifest;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const m = parseJsonText<IndexManifest>(file, text);
   const fail = (what: string): never => { throw new DataFileError(file, what); };
   if (!m || typeof m !== 'object') fail('not a JSON object');
   if (m.format !== INDEX_FORMAT) fail(`format is ${JSON.stringify(m.format)}, expected ${INDEX_FORMAT}`);

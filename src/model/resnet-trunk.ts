@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { resnet50Blocks, resnet50KeySpecs, type ResNetBlockShape } from '../import/torchvision-resnet-keys.js';
+import { resnet50Blocks, resnet50KeySpecs, type ResNetBlockShape } from './torchvision-resnet-keys.js';
 import { conv2dFast } from './conv2d.js';
 import type { ParamSpec } from './param-spec.js';
 import type { ParamReader } from './param-store.js';

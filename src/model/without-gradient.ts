@@ -12,8 +12,3 @@ export function withoutGradient(x: tf.Tensor, fn: (x: tf.Tensor) => tf.Tensor): 
   ) as (input: tf.Tensor) => tf.Tensor;
   return op(x);
 }
-
-/** Identity with zero gradient. */
-export function stopGradient(x: tf.Tensor): tf.Tensor {
-  return withoutGradient(x, (input) => tf.clone(input));
-}

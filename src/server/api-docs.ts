@@ -27,9 +27,6 @@ export function errorResponses(codes: readonly ErrorCode[], extra: Partial<Recor
   ]));
 }
 
-/** Failures any route may answer with: no route, a request the HTTP layer refused, the server's state. */
-export const COMMON_ERRORS: readonly ErrorCode[] = ['internal_error'];
-
 /**
  * Register the shared schemas, @fastify/swagger (collects every route registered after it) and the
  * Swagger UI page. Call before the routes.

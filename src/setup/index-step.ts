@@ -3,7 +3,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Split } from '../data/recipe.js';
 import { MANIFEST_FILE } from '../index/manifest.js';
-import { buildDatasetIndex } from '../server/dataset-index.js';
+import { buildDatasetIndex } from '../index/runners/dataset-index.js';
 import { UserError } from '../util/errors.js';
 import { portablePath } from '../util/portable-path.js';
 import { sha256Bytes } from '../util/sha256.js';

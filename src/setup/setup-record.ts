@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
 import { readTextIfPresent } from '../util/read-if-present.js';
 import { SETUP_RECORD_FILE } from './paths.js';
+import { parseJsonText } from '../util/json-file.js';
 
 export const SETUP_RECORD_FORMAT = 'recipe-retrieval-demo-setup';
 /** 2: the index reads its photos from the dataset (version 1 copied them into the index folder). */
@@ -32,12 +33,7 @@ export async function readSetupRecord(dir: string): Promise<SetupRecord | undefi
   const file = path.join(dir, SETUP_RECORD_FILE);
   const text = await readTextIfPresent(file);
   if (text === undefined) return undefined;
-  let record: SetupRecord;
-  try {
-    record = JSON.parse(text) as SetupRecord;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const record = parseJsonText<SetupRecord>(file, text);
   if (record?.format === SETUP_RECORD_FORMAT && typeof record.version === 'number' && record.version < SETUP_RECORD_VERSION) {
     throw new OutdatedSetupRecordError(file, `written by an earlier setup (version ${record.version}, which copied the photos into the index folder)`);
   }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
 import { sha256Bytes } from '../util/sha256.js';
+import { parseJsonText } from '../util/json-file.js';
 
 /**
  * A checkpoint folder:
@@ -87,12 +88,7 @@ export async function readCheckpointManifest<M = Record<string, unknown>>(dir: s
   } catch {
     throw new DataFileError(file, 'no checkpoint here (checkpoint.json not found)');
   }
-  let manifest: CheckpointManifest<M>;
-  try {
-    manifest = JSON.parse(text) as CheckpointManifest<M>;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const manifest = parseJsonText<CheckpointManifest<M>>(file, text);
   if (manifest.format !== CHECKPOINT_FORMAT) throw new DataFileError(file, `not a ${CHECKPOINT_FORMAT} manifest`);
   if (manifest.version !== CHECKPOINT_VERSION) throw new DataFileError(file, `checkpoint version ${manifest.version} is not supported (expected ${CHECKPOINT_VERSION})`);
   return manifest;

@@ -1,6 +1,6 @@
-import { promises as fs } from 'node:fs';
 import { presetConfig, validateModelConfig, type ModelConfig } from '../model/config.js';
 import { DataFileError } from '../util/errors.js';
+import { readJsonFile } from '../util/json-file.js';
 
 export interface DataSizes {
   vocabSize: number;
@@ -30,12 +30,7 @@ export async function resolveModelConfig(preset: string, sizes: DataSizes, overr
   const base = presetConfig(preset, { vocabSize: sizes.vocabSize, labels: sizes.labels });
   let merged: Record<string, unknown> = base as unknown as Record<string, unknown>;
   if (overridesFile) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await fs.readFile(overridesFile, 'utf8'));
-    } catch (err) {
-      throw new DataFileError(overridesFile, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : `not valid JSON (${(err as Error).message})`);
-    }
+    const parsed = await readJsonFile(overridesFile);
     if (!isRecord(parsed)) throw new DataFileError(overridesFile, 'expected a JSON object of model config fields');
     for (const fixed of ['vocabSize', 'backboneChannels'] as const) {
       if (fixed in parsed) throw new DataFileError(overridesFile, `"${fixed}" comes from the data, not from a config file`);

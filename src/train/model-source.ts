@@ -4,7 +4,10 @@ import { ParamStore } from '../model/param-store.js';
 import { loadModelFolder } from './model-folder.js';
 import { TfjsRetrievalModel, type RetrievalModel } from './retrieval-model.js';
 
-/** A model opened for evaluation, whatever its storage; the ONNX export plugs in here later. */
+/**
+ * A TF.js checkpoint opened for evaluation from cached features. An ONNX export is evaluated from
+ * photos through its own graphs instead (evaluateExport), so it never becomes a ModelSource.
+ */
 export interface ModelSource {
   model: RetrievalModel;
   vocab: Vocabulary;

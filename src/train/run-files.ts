@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
 import type { Hyperparameters, Stage } from './hyperparameters.js';
 import type { EpochMetrics } from './metrics-log.js';
+import { parseJsonText, readJsonFile } from '../util/json-file.js';
 
 /**
  * A run (or model) folder:
@@ -99,12 +100,7 @@ export async function readRunInfo(dir: string): Promise<RunInfo> {
   } catch {
     throw new DataFileError(file, 'not found (is this a training run or model folder?)');
   }
-  let info: RunInfo;
-  try {
-    info = JSON.parse(text) as RunInfo;
-  } catch (err) {
-    throw new DataFileError(file, `not valid JSON (${(err as Error).message})`);
-  }
+  const info = parseJsonText<RunInfo>(file, text);
   if (info.format !== RUN_FORMAT) throw new DataFileError(file, `not a ${RUN_FORMAT} file`);
   return info;
 }
@@ -114,12 +110,7 @@ export async function writeLabelNames(file: string, names: readonly string[]): P
 }
 
 export async function readLabelNames(file: string): Promise<string[]> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
-  } catch (err) {
-    throw new DataFileError(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : `not valid JSON (${(err as Error).message})`);
-  }
+  const parsed = await readJsonFile(file);
   const labels = (parsed as { labels?: unknown }).labels;
   if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) {
     throw new DataFileError(file, 'expected {"labels": [names...]}');

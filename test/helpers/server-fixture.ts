@@ -4,7 +4,7 @@ import path from 'node:path';
 import { RecipeDataset } from '../../src/data/dataset.js';
 import type { Recipe } from '../../src/data/recipe.js';
 import type { ModelEvaluation } from '../../src/export/model-evaluation.js';
-import { buildDatasetIndex } from '../../src/server/dataset-index.js';
+import { buildDatasetIndex } from '../../src/index/runners/dataset-index.js';
 import { fromRoot } from '../../src/util/paths.js';
 import { runCli } from './cli.js';
 import { createServedModel } from './served-model.js';

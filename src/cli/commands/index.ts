@@ -1,6 +1,6 @@
 import { isSplit, SPLITS, type Split } from '../../data/recipe.js';
 import { MAX_EF } from '../../index/recipe-index.js';
-import { buildDatasetIndex, DEFAULT_EF_SEARCH } from '../../server/dataset-index.js';
+import { buildDatasetIndex, DEFAULT_EF_SEARCH } from '../../index/runners/dataset-index.js';
 import { DEVICES, deviceFlag, FlagError, intFlag, stringFlag, type Command } from '../command.js';
 
 /** --split: one split, a comma list (indexed in that order) or `all` (train, val, test). */

@@ -10,7 +10,6 @@ const SPACE_CHARS = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a
 const WORD_CHARS = '\\p{L}\\p{N}_';
 
 export const PY_W = `[${WORD_CHARS}]`;
-export const PY_NOT_W = `[^${WORD_CHARS}]`;
 /** Python `\d` on str: decimal digits of any script. */
 export const PY_D = '\\p{Nd}';
 export const PY_S = `[${SPACE_CHARS}]`;

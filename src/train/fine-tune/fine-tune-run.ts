@@ -7,7 +7,7 @@ import { toTorchvisionNchwBatch } from '../../data/images/normalise.js';
 import { loadVocabulary } from '../../data/text/vocabulary.js';
 import { readIngredientDictionary } from '../../import/ingredient-dictionary.js';
 import { presetConfig, type PresetName } from '../../model/config.js';
-import { resnet50OutputChannels } from '../../import/torchvision-resnet-keys.js';
+import { resnet50OutputChannels } from '../../model/torchvision-resnet-keys.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UserError } from '../../util/errors.js';
 import { SeededRandom } from '../../util/random.js';

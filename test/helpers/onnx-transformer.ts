@@ -1,6 +1,7 @@
-import { multiHeadAttention, type AttentionParams } from './attention.js';
-import type { GraphBuilder } from './graph-builder.js';
-import { layerNorm, linear, relu, type LayerNormParams, type LinearParams } from './nn-blocks.js';
+import type { AttentionParams } from '../../src/onnx/attention.js';
+import type { GraphBuilder } from '../../src/onnx/graph-builder.js';
+import { layerNorm, linear, relu, type LayerNormParams, type LinearParams } from '../../src/onnx/nn-blocks.js';
+import { multiHeadAttention } from './onnx-attention.js';
 
 /** nn.TransformerEncoderLayer parameters (names follow its state-dict keys). */
 export interface EncoderLayerParams {

@@ -1,4 +1,4 @@
-import { SeededRandom } from '../util/random.js';
+import { SeededRandom } from '../../src/util/random.js';
 
 /** Standard normal samples (Box-Muller) from a seeded generator. */
 export function gaussians(rng: SeededRandom, n: number): Float32Array {

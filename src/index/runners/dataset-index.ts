@@ -1,17 +1,17 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { RecipeDataset } from '../data/dataset.js';
-import type { Split } from '../data/recipe.js';
-import { buildRecipeIndex } from '../index/build.js';
-import type { IndexManifest } from '../index/manifest.js';
-import { discardEmbeddingProgress, embedRecipesResumable } from '../index/resumable-embed.js';
-import { saveRecipeIndex, type IndexedRecipe } from '../index/store.js';
-import { InferencePool } from '../runtime/inference-pool.js';
-import type { Device, Provider } from '../runtime/session-factory.js';
-import { UserError } from '../util/errors.js';
-import { portablePath } from '../util/portable-path.js';
-import { openExportedModel } from '../runtime/exported-model.js';
-import { embedRecipes, RECIPE_PADDING } from '../runtime/recipe-tensors.js';
+import { RecipeDataset } from '../../data/dataset.js';
+import type { Split } from '../../data/recipe.js';
+import { buildRecipeIndex } from '../build.js';
+import type { IndexManifest } from '../manifest.js';
+import { discardEmbeddingProgress, embedRecipesResumable } from '../resumable-embed.js';
+import { saveRecipeIndex, type IndexedRecipe } from '../store.js';
+import { InferencePool } from '../../runtime/inference-pool.js';
+import type { Device, Provider } from '../../runtime/session-factory.js';
+import { UserError } from '../../util/errors.js';
+import { portablePath } from '../../util/portable-path.js';
+import { openExportedModel } from '../../runtime/exported-model.js';
+import { embedRecipes, RECIPE_PADDING } from '../../runtime/recipe-tensors.js';
 
 export interface DatasetIndexOptions {
   datasetRoot: string;
