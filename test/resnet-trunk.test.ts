@@ -69,7 +69,7 @@ test('eval-mode trunk (running statistics) reproduces the seed layer-4 map of bo
   }
 });
 
-test('--backbone-weights: a torchvision ResNet state_dict (zip format, fc included) loads into the trunk; wrong widths and legacy files are refused', async () => {
+test('--backbone-weights: a torchvision ResNet state_dict (zip format, fc included) loads into the trunk, and its legacy-format copy loads the same; wrong widths are refused', async () => {
   const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
   const os = await import('node:os');
   const path = await import('node:path');
@@ -78,6 +78,7 @@ test('--backbone-weights: a torchvision ResNet state_dict (zip format, fc includ
   const { initialFineTuneModel } = await import('../src/train/fine-tune/fine-tune-model.js');
   const { loadTorchvisionBackbone } = await import('../src/train/fine-tune/torchvision-weights.js');
   const { presetConfig } = await import('../src/model/config.js');
+  const { contiguousStride, torchSave } = await import('./helpers/torch-save.js');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tv-weights-'));
   try {
     const stem = 2;
@@ -107,10 +108,43 @@ test('--backbone-weights: a torchvision ResNet state_dict (zip format, fc includ
 
     const wide = initialFineTuneModel({ ...config, backboneChannels: 128 }, 4, false, 1);
     assert.throws(() => loadTorchvisionBackbone(file, wide), /2-channel stem; the model's trunk has 4/);
+
+    // The same weights in the legacy format, written by Python's pickler as torch < 1.6 did for
+    // resnet50-19c8e357.pth: no num_batches_tracked (older than BatchNorm's counter), fc included.
     const legacy = path.join(dir, 'resnet50-19c8e357.pth');
-    await writeFile(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
-    assert.throws(() => loadTorchvisionBackbone(legacy, model), /legacy \(pre-1\.6\) torch\.save format/);
-    for (const m of [model, wide]) {
+    const legacyKeys = keys.filter((k) => !k.name.endsWith('num_batches_tracked'));
+    const blob: Buffer[] = [];
+    let at = 0;
+    const storages: Record<string, { type: 'FloatStorage'; blob: [number, number] }> = {};
+    for (const [name, v] of [...legacyKeys.map((k): [string, Float32Array] => [k.name, values.get(k.name) as Float32Array]), ['fc.weight', new Float32Array(10 * 64)], ['fc.bias', new Float32Array(10)]] as Array<[string, Float32Array]>) {
+      storages[name] = { type: 'FloatStorage', blob: [at, v.length] };
+      blob.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+      at += v.byteLength;
+    }
+    await writeFile(path.join(dir, 'weights.blob'), Buffer.concat(blob));
+    const shapes = new Map<string, number[]>([...keys.map((k): [string, number[]] => [k.name, [...k.shape]]), ['fc.weight', [10, 64]], ['fc.bias', [10]]]);
+    torchSave({
+      storages, blob: path.join(dir, 'weights.blob'), legacy,
+      tensors: Object.keys(storages).map((name) => ({ name, storage: name, offset: 0, shape: shapes.get(name)!, stride: contiguousStride(shapes.get(name)!) })),
+    }, path.join(dir, 'spec.json'));
+    const fromLegacy = initialFineTuneModel(config, stem, false, 1);
+    const viaLegacy = loadTorchvisionBackbone(legacy, fromLegacy);
+    assert.equal(viaLegacy.loaded, legacyKeys.length);
+    assert.deepEqual(viaLegacy.ignored, ['fc.weight', 'fc.bias']);
+    let compared = 0;
+    for (const name of model.params.names()) {
+      if (!name.startsWith(`${TRUNK_PREFIX}.`)) continue;
+      assert.deepEqual([...fromLegacy.params.get(name).dataSync()], [...model.params.get(name).dataSync()], name);
+      compared++;
+    }
+    for (const layer of model.batchNorm.layers) {
+      for (const stat of [model.batchNorm.runningMean, model.batchNorm.runningVar]) {
+        const other = stat === model.batchNorm.runningMean ? fromLegacy.batchNorm.runningMean : fromLegacy.batchNorm.runningVar;
+        assert.deepEqual([...other.get(layer.name)!.dataSync()], [...stat.get(layer.name)!.dataSync()], layer.name);
+      }
+    }
+    assert.equal(compared + 2 * model.batchNorm.layers.length, legacyKeys.length);
+    for (const m of [model, wide, fromLegacy]) {
       m.params.dispose();
       m.batchNorm.dispose();
     }

@@ -47,6 +47,8 @@ export interface PickleScan {
   values: unknown[];
   /** From the PROTO opcode; 0 when absent (protocols 0 and 1 have none). */
   protocol: number;
+  /** Offset just past STOP: where whatever follows the pickle (another pickle, raw data) starts. */
+  end: number;
 }
 
 /** Build a Map from a DICT's flat [k0, v0, k1, v1, ...] items (the substitute for DICT with items). */
@@ -138,7 +140,7 @@ export function scanPickle(bytes: Buffer, file: string): PickleScan {
       case PLAIN:
         if (op === OP.STOP) {
           if (unsorted) patches.sort((a, b) => a.at - b.at);
-          return { patches, values, protocol };
+          return { patches, values, protocol, end: pos };
         }
         continue;
       case MARK:

@@ -56,7 +56,16 @@ function asBuffer(bytes: Uint8Array): Buffer {
  * source in errors.
  */
 export function parsePickle(bytes: Uint8Array, file = '<buffer>', opts: PickleReadOptions = {}): PickleValue {
-  const buffer = asBuffer(bytes);
+  return parsePickleAt(bytes, 0, file, opts).value;
+}
+
+/**
+ * Decode the one pickle that starts at `offset` and stop at its STOP opcode; `end` is the offset just
+ * past it. For files that hold several pickles in a row, or a pickle followed by raw data (legacy
+ * torch.save). Byte positions in errors are relative to `offset`.
+ */
+export function parsePickleAt(bytes: Uint8Array, offset: number, file = '<buffer>', opts: PickleReadOptions = {}): { value: PickleValue; end: number } {
+  const buffer = asBuffer(bytes).subarray(offset);
   const scan = scanPickle(buffer, file);
   const userExtensions = opts.extensionResolver ?? noExtensions;
   const parser = new Parser({
@@ -78,7 +87,7 @@ export function parsePickle(bytes: Uint8Array, file = '<buffer>', opts: PickleRe
     throw new DataFileError(file, `malformed pickle near byte ${reader.filePosition}: ${(err as Error).message}`);
   }
   if (value === undefined) throw new DataFileError(file, 'malformed pickle: nothing on the stack at STOP');
-  return value as PickleValue;
+  return { value: value as PickleValue, end: offset + scan.end };
 }
 
 export async function readPickleFile(file: string, opts: PickleReadOptions = {}): Promise<PickleValue> {

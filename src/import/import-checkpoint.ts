@@ -123,7 +123,7 @@ export async function importSeedCheckpoint(opts: ImportOptions): Promise<ImportS
       { recipeHeads, classifierHeads, source: opts.checkpoint },
     );
     const { config } = plan;
-    log(`checkpoint ${checkpoint.folder}/: ${stateDict.size} state_dict entries (${plan.debias ? 'stage 2, with Wv' : 'stage 1'}); ignored: ${ignored.join(', ') || 'nothing'}`);
+    log(`checkpoint ${checkpoint.format === 'zip' ? `${checkpoint.folder}/` : '(legacy torch.save format)'}: ${stateDict.size} state_dict entries (${plan.debias ? 'stage 2, with Wv' : 'stage 1'}); ignored: ${ignored.join(', ') || 'nothing'}`);
 
     // Side files first: a wrong vocabulary or label map is refused before any graph is built.
     const vocab = await loadVocabulary(opts.vocab);

@@ -1,13 +1,18 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { parsePickle } from '../data/pickle.js';
+import path from 'node:path';
+import { parsePickle, parsePickleAt } from '../data/pickle.js';
 import { DataFileError, UserError } from '../util/errors.js';
+import { LEGACY_MAGIC_NUMBER, openLegacyCheckpoint } from './torch-legacy-checkpoint.js';
 import { createTorchResolvers, TensorRef, type StorageRef } from './torch-unpickler.js';
 import { ZipArchive, type ZipEntry } from './zip-archive.js';
 
 /**
- * A PyTorch checkpoint written by `torch.save` (zip format, PyTorch >= 1.6): `<folder>/data.pkl`
- * (the object, tensors as references to storages) and `<folder>/data/<key>` (one raw little-endian
- * storage each). Opening parses only data.pkl; tensor data is read on request, by file offset.
+ * A PyTorch checkpoint written by `torch.save`, in either of its formats:
+ * - zip (PyTorch >= 1.6): `<folder>/data.pkl` (the object, tensors as references to storages) and
+ *   `<folder>/data/<key>` (one raw little-endian storage each);
+ * - legacy (before 1.6; older torchvision weight files): pickles in a row, then the raw storages
+ *   (torch-legacy-checkpoint.ts).
+ * Opening parses only the object pickle; tensor data is read on request from a StorageSource.
  */
 
 const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
@@ -36,10 +41,58 @@ function leadingBytes(file: string, count: number): Buffer {
 }
 
 export function detectCheckpointFormat(file: string): CheckpointFormat {
-  const head = leadingBytes(file, LEGACY_MAGIC.length);
+  const head = leadingBytes(file, 64);
   if (head.subarray(0, 4).equals(ZIP_MAGIC)) return 'zip';
-  if (head.equals(LEGACY_MAGIC)) return 'legacy';
+  if (head.subarray(0, LEGACY_MAGIC.length).equals(LEGACY_MAGIC)) return 'legacy';
+  // torch.save(..., pickle_protocol=3 or 4) writes the same magic number at another protocol.
+  if (head[0] === 0x80) {
+    try {
+      if (parsePickleAt(head, 0, file).value === LEGACY_MAGIC_NUMBER) return 'legacy';
+    } catch {
+      // not a complete pickle in the first bytes: not a legacy checkpoint
+    }
+  }
   return 'unknown';
+}
+
+/** Where a checkpoint's storage data lives: zip entries or a legacy file's raw records. */
+export interface StorageSource {
+  /**
+   * The raw bytes of elements [first, first + count) of the data stored under `storage.key`, in a
+   * fresh Buffer over its own ArrayBuffer (offset 0), so typed views over it are always aligned.
+   */
+  read(storage: StorageRef, first: number, count: number): Buffer;
+  close(): void;
+}
+
+/** Storages of a zip checkpoint: entry `<folder>/data/<key>`, read by file offset. */
+class ZipStorageSource implements StorageSource {
+  constructor(
+    private readonly file: string,
+    private readonly archive: ZipArchive,
+    private readonly folder: string,
+  ) {}
+
+  private entry(storage: StorageRef): ZipEntry {
+    const elements = storage.numel + (storage.elementOffset ?? 0);
+    const name = `${this.folder}/data/${storage.key}`;
+    const entry = this.archive.entry(name);
+    if (!entry) throw new DataFileError(this.file, `storage ${storage.key} has no entry ${name}`);
+    if (entry.size < elements * storage.itemSize) {
+      throw new DataFileError(this.file, `entry ${name} has ${entry.size} bytes, too few for ${elements} ${storage.dtype} elements`);
+    }
+    return entry;
+  }
+
+  read(storage: StorageRef, first: number, count: number): Buffer {
+    const entry = this.entry(storage);
+    const bytes = count * storage.itemSize;
+    return this.archive.readRange(entry, first * storage.itemSize, bytes, Buffer.from(new ArrayBuffer(bytes)));
+  }
+
+  close(): void {
+    this.archive.close();
+  }
 }
 
 /** A tensor's values: float types widen exactly to float32, int64 stays exact as bigint. */
@@ -57,21 +110,28 @@ function halfToFloat(h: number): number {
 export class TorchCheckpoint {
   private constructor(
     readonly file: string,
-    private readonly archive: ZipArchive,
-    /** The archive's top folder (`model_best.pth` for model_best.pth.tar), never assumed. */
+    readonly format: 'zip' | 'legacy',
+    private readonly source: StorageSource,
+    /**
+     * The zip archive's top folder (`model_best.pth` for model_best.pth.tar), never assumed; for a
+     * legacy file, which has none, the file name without its last extension (what torch would name it).
+     */
     readonly folder: string,
-    /** data.pkl decoded: dicts are Maps, tensors TensorRef. */
+    /** The object pickle decoded: dicts are Maps, tensors TensorRef. */
     readonly root: unknown,
+    /** The stored storages by key (legacy storage views are not listed; they point into these). */
     readonly storages: ReadonlyMap<string, StorageRef>,
   ) {}
 
   static open(file: string): TorchCheckpoint {
     const format = detectCheckpointFormat(file);
     if (format === 'legacy') {
-      throw new DataFileError(file, 'is in the legacy (pre-1.6) torch.save format, which this importer does not read; ' +
-        're-save it with PyTorch >= 1.6: torch.save(torch.load(path, map_location="cpu"), new_path)');
+      const { root, storages, source } = openLegacyCheckpoint(file);
+      return new TorchCheckpoint(file, 'legacy', source, path.basename(file, path.extname(file)), root, storages);
     }
-    if (format !== 'zip') throw new DataFileError(file, 'is not a PyTorch checkpoint (torch.save writes a zip archive; this file does not start like one)');
+    if (format !== 'zip') {
+      throw new DataFileError(file, 'is not a PyTorch checkpoint (torch.save writes a zip archive, or before PyTorch 1.6 a pickled magic number; this file starts with neither)');
+    }
     const archive = ZipArchive.open(file);
     try {
       const pickles = archive.entries().filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
@@ -85,43 +145,25 @@ export class TorchCheckpoint {
       }
       const { nameResolver, persistentResolver, storages } = createTorchResolvers();
       const root = parsePickle(archive.readEntry(pickles[0]), `${file}:${pickles[0].name}`, { nameResolver, persistentResolver });
-      return new TorchCheckpoint(file, archive, folder, root, storages);
+      return new TorchCheckpoint(file, 'zip', new ZipStorageSource(file, archive, folder), folder, root, storages);
     } catch (err) {
       archive.close();
       throw err;
     }
   }
 
-  private storageEntry(storage: StorageRef): ZipEntry {
-    const name = `${this.folder}/data/${storage.key}`;
-    const entry = this.archive.entry(name);
-    if (!entry) throw new DataFileError(this.file, `storage ${storage.key} has no entry ${name}`);
-    if (entry.size < storage.numel * storage.itemSize) {
-      throw new DataFileError(this.file, `entry ${name} has ${entry.size} bytes, too few for ${storage.numel} ${storage.dtype} elements`);
-    }
-    return entry;
-  }
-
-  /** The raw bytes of elements [first, first + count) of a storage. */
-  private storageBytes(storage: StorageRef, first: number, count: number): Buffer {
-    const entry = this.storageEntry(storage);
-    const bytes = count * storage.itemSize;
-    // Read into a fresh ArrayBuffer (offset 0) so typed views over it are always aligned.
-    const into = Buffer.from(new ArrayBuffer(bytes));
-    return this.archive.readRange(entry, first * storage.itemSize, bytes, into);
-  }
-
   /** The tensor's elements in row-major order, read from the file now (nothing is cached). */
   read(t: TensorRef): TensorValues {
     const { storage } = t;
     const count = t.numel;
+    const first = t.offset + (storage.elementOffset ?? 0);
     let raw: Buffer;
     if (t.isContiguous()) {
-      raw = this.storageBytes(storage, t.offset, count);
+      raw = this.source.read(storage, first, count);
     } else {
       // A strided view: read the span it covers once, then gather.
       const span = t.shape.reduce((acc, d, i) => acc + (d - 1) * t.stride[i], 0) + 1;
-      const source = this.storageBytes(storage, t.offset, count === 0 ? 0 : span);
+      const source = this.source.read(storage, first, count === 0 ? 0 : span);
       raw = Buffer.from(new ArrayBuffer(count * storage.itemSize));
       const index = new Array<number>(t.shape.length).fill(0);
       for (let i = 0; i < count; i++) {
@@ -138,7 +180,7 @@ export class TorchCheckpoint {
   }
 
   close(): void {
-    this.archive.close();
+    this.source.close();
   }
 }
 

@@ -2,9 +2,10 @@ import { createPickleNameRegistry, type PickleNameResolver, type PicklePersisten
 import { numpyDType, numpyFromBuffer, numpyReconstruct, numpyScalar } from './numpy-values.js';
 
 /**
- * What `torch.save`'s data.pkl refers to, rebuilt without any tensor data: storages become
- * StorageRef (the zip entry `data/<key>` and its dtype), tensors become TensorRef (a view on a
- * storage). Data is read later, and only for the tensors an import needs.
+ * What `torch.save`'s object pickle refers to, rebuilt without any tensor data: storages become
+ * StorageRef (a key naming the stored data, the zip entry `data/<key>` or a legacy file's record,
+ * and its dtype), tensors become TensorRef (a view on a storage). Data is read later, and only for
+ * the tensors an import needs.
  */
 
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -28,9 +29,17 @@ export class StorageType {
   constructor(readonly name: string, readonly dtype: TorchDType, readonly itemSize: number) {}
 }
 
-/** One storage of the checkpoint: zip entry `<folder>/data/<key>`, `numel` elements of `dtype`. */
+/**
+ * One storage of the checkpoint: `numel` elements of `dtype` stored under `key` (zip entry
+ * `<folder>/data/<key>`, or the legacy file's record for that key).
+ */
 export interface StorageRef {
   key: string;
+  /**
+   * Legacy format only: a storage view (pre-0.4 torch) starts this many elements into the stored
+   * data of `key`; absent means 0.
+   */
+  elementOffset?: number;
   dtype: TorchDType;
   itemSize: number;
   /** Where it lived when saved ('cuda:0', 'cpu'); the data is the same either way. */
@@ -89,6 +98,7 @@ function intList(value: unknown, what: string): number[] {
   return value as number[];
 }
 
+/** `_rebuild_tensor_v2` (torch >= 0.4) and `_rebuild_tensor` (older legacy files) take the same leading four. */
 function rebuildTensorV2(storage: unknown, offset: unknown, size: unknown, stride: unknown): TensorRef {
   if (!isStorageRef(storage)) throw new Error('_rebuild_tensor_v2: first argument is not a storage');
   if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw new Error('_rebuild_tensor_v2: storage offset is not an int');
@@ -113,9 +123,13 @@ function rebuildParameter(data: unknown): unknown {
 }
 
 /**
- * Resolvers for one data.pkl: every ('storage', type, key, location, numel) id maps to one
- * StorageRef (views of one storage share it). Unknown globals stay pickleparser placeholders, so
- * an unusual entry outside the state_dict (a custom scheduler) does not stop the import.
+ * Resolvers for one object pickle: every storage id maps to one StorageRef (views of one storage
+ * share it). Unknown globals stay pickleparser placeholders, so an unusual entry outside the
+ * state_dict (a custom scheduler) does not stop the import. Storage ids:
+ * - zip format: ('storage', type, key, location, numel);
+ * - legacy format: the same plus view_metadata, None or (view_key, offset, view_numel) for a view
+ *   on the stored storage `key` (pre-0.4 torch). `storages` holds the stored (root) storages only.
+ * A legacy ('module', class, source_file, source) id (a whole pickled nn.Module) stands for its class.
  */
 export function createTorchResolvers(): { nameResolver: PickleNameResolver; persistentResolver: PicklePersistentResolver; storages: Map<string, StorageRef> } {
   const base = createPickleNameRegistry();
@@ -123,6 +137,7 @@ export function createTorchResolvers(): { nameResolver: PickleNameResolver; pers
   const own = new Map<string, unknown>();
   own.set('collections.OrderedDict', () => new OrderedDictValue());
   own.set('torch._utils._rebuild_tensor_v2', rebuildTensorV2);
+  own.set('torch._utils._rebuild_tensor', rebuildTensorV2);
   own.set('torch._utils._rebuild_parameter', rebuildParameter);
   own.set('torch._utils._rebuild_parameter_with_state', rebuildParameter);
   // numpy 2 pickles under numpy._core; numpy 1 under numpy.core.
@@ -132,27 +147,53 @@ export function createTorchResolvers(): { nameResolver: PickleNameResolver; pers
   }
   for (const module of ['numpy.core.numeric', 'numpy._core.numeric']) own.set(`${module}._frombuffer`, numpyFromBuffer);
   own.set('numpy.dtype', numpyDType);
-  for (const [name, t] of Object.entries(STORAGE_TYPES)) own.set(`torch.${name}`, new StorageType(name, t.dtype, t.itemSize));
+  for (const [name, t] of Object.entries(STORAGE_TYPES)) {
+    const type = new StorageType(name, t.dtype, t.itemSize);
+    // torch.save normalises cuda storage types to torch.<Name>Storage; accept the cuda names anyway.
+    own.set(`torch.${name}`, type);
+    own.set(`torch.cuda.${name}`, type);
+  }
   const nameResolver: PickleNameResolver = {
     resolve: (module: string, name: string) => (own.get(`${module}.${name}`) ?? base.resolve(module, name)) as never,
   };
   const storages = new Map<string, StorageRef>();
+  const views = new Map<string, StorageRef>();
   const persistentResolver: PicklePersistentResolver = {
     resolve(pid: unknown) {
-      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
-        throw new Error(`unsupported persistent id ${JSON.stringify(pid)?.slice(0, 80)} (expected ('storage', type, key, location, numel))`);
+      if (Array.isArray(pid) && pid[0] === 'module' && pid.length === 4) return pid[1] as never;
+      if (!Array.isArray(pid) || pid[0] !== 'storage' || (pid.length !== 5 && pid.length !== 6)) {
+        throw new Error(`unsupported persistent id ${JSON.stringify(pid, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))?.slice(0, 80)} (expected ('storage', type, key, location, numel[, view]))`);
       }
-      const [, type, key, location, numel] = pid as unknown[];
+      const [, type, key, location, numel, view] = pid as unknown[];
       if (!(type instanceof StorageType)) throw new Error(`storage ${String(key)} has an unsupported element type`);
-      if (typeof key !== 'string' || typeof location !== 'string' || !Number.isSafeInteger(numel)) {
+      if (typeof key !== 'string' || typeof location !== 'string' || !Number.isSafeInteger(numel) || (numel as number) < 0) {
         throw new Error(`malformed storage id for key ${String(key)}`);
       }
-      const known = storages.get(key);
-      if (known) return known as never;
-      const ref: StorageRef = { key, dtype: type.dtype, itemSize: type.itemSize, location, numel: numel as number };
-      storages.set(key, ref);
-      return ref as never;
+      let root = storages.get(key);
+      if (!root) {
+        root = { key, dtype: type.dtype, itemSize: type.itemSize, location, numel: numel as number };
+        storages.set(key, root);
+      }
+      if (view === undefined || view === null) return root as never;
+      return storageView(root, view, views) as never;
     },
   };
   return { nameResolver, persistentResolver, storages };
+}
+
+/** A legacy storage view: (view_key, offset, numel) in elements of the root storage, shared by view_key. */
+function storageView(root: StorageRef, view: unknown, views: Map<string, StorageRef>): StorageRef {
+  const [viewKey, offset, numel] = Array.isArray(view) ? (view as unknown[]) : [];
+  if (!Array.isArray(view) || view.length !== 3 || typeof viewKey !== 'string' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(numel) ||
+    (offset as number) < 0 || (numel as number) < 0) {
+    throw new Error(`malformed storage view of key ${root.key} (expected (view_key, offset, numel))`);
+  }
+  const known = views.get(viewKey);
+  if (known) return known;
+  if ((offset as number) + (numel as number) > root.numel) {
+    throw new Error(`storage view ${viewKey} covers elements ${offset as number}..${(offset as number) + (numel as number)} of the ${root.numel}-element storage ${root.key}`);
+  }
+  const ref: StorageRef = { ...root, elementOffset: offset as number, numel: numel as number };
+  views.set(viewKey, ref);
+  return ref;
 }

@@ -8,8 +8,8 @@ export const importCheckpointCommand: Command = {
   help: `Usage: recipe-retrieval import-checkpoint <checkpoint.pth.tar> --vocab <vocab.pkl> --labels <ing2label.pkl>
          [--dictionary <ingredient_dict_textual.pkl>] --out models/<model-id> [options]
 
-Reads a checkpoint saved by the seed's training scripts (torch.save zip format; only its
-state_dict is read, the optimizer state is skipped) and writes the same folder \`export\` does:
+Reads a checkpoint saved by the seed's training scripts (torch.save, zip or legacy pre-1.6 format;
+only its state_dict is read, the optimizer state is skipped) and writes the same folder \`export\` does:
   image_encoder.onnx   image uint8 [batch,224,224,3] RGB centre crop -> embedding, ingredient_logits,
                        debiased_embedding (torchvision ResNet-50, ImageNet normalisation in-graph)
   recipe_encoder.onnx  title / ingredients / instructions int64 word ids -> embedding

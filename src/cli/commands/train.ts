@@ -68,8 +68,8 @@ the step against the seed's on your backend. Stage 2 when --init has Wv (then --
   --fine-tune        train end to end from photos (no feature cache)
   --init FILE        a seed checkpoint (.pth.tar, stage 1 or 2) to start from
   --stem-width N     without --init: ResNet stem width (64 = ResNet-50; the tiny preset uses 2)
-  --backbone-weights FILE  without --init: torchvision's ImageNet resnet50 .pth for the trunk (zip format;
-                     a legacy pre-1.6 file is refused with the one-line re-save command)
+  --backbone-weights FILE  without --init: torchvision's ImageNet resnet50 .pth for the trunk (either
+                     torch.save format: zip, or legacy pre-1.6 such as resnet50-19c8e357.pth)
   --dictionary FILE  stage 2: ingredient_dict_textual.pkl
   --max-pairs N      train on the first N paired recipes only`,
   options: {
