@@ -4,8 +4,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RecipeDataset } from '../src/data/dataset.js';
+import { writePickleFile } from '../src/data/pickle.js';
+import { findStateDict } from '../src/import/checkpoint-tensors.js';
+import { TorchCheckpoint } from '../src/import/torch-checkpoint.js';
 import { buildServer } from '../src/server/app.js';
 import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
+import { fromRoot } from '../src/util/paths.js';
 import { runCli } from './helpers/cli.js';
 import { DEMO_ROOT } from './helpers/server-fixture.js';
 
@@ -61,5 +65,54 @@ test('train --fine-tune on the demo data: loss decreases; export, evaluate and s
     assert.deepEqual(body.recipes.map((r) => r.rank), [1, 2, 3]);
   } finally {
     await server.app.close();
+  }
+});
+
+test('train --fine-tune --init accepts a stage-2 (debiasing) seed checkpoint: one tiny epoch trains layer2-4 and Wv, leaves the stem', async () => {
+  const golden = (name: string): string => fromRoot('test/fixtures/seed-goldens/small', name);
+  const init = golden('stage2.pth.tar');
+  // The golden model's sizes: a 300-word vocabulary and 20 ingredient classes (prepare-labels --top-k 20).
+  const vocab = path.join(tmp, 'golden-vocab.pkl');
+  await writePickleFile(vocab, new Map<number, string>([[0, '<pad>'], [1, '<start>'], [2, '<end>'], ...Array.from({ length: 296 }, (_, i): [number, string] => [i + 3, `w${i + 3}`]), [299, '<unk>']]));
+  const labels = path.join(tmp, 'labels-stage2');
+  assert.equal(runCli(['prepare-labels', DEMO_ROOT, '--top-k', '20', '--out', labels]).status, 0);
+  const run = path.join(tmp, 'run-stage2');
+  const base = ['train', DEMO_ROOT, '--fine-tune', '--init', init, '--vocab', vocab, '--labels-dir', labels, '--backend', 'cpu', '--out', run,
+    '--epochs', '1', '--batch', '4', '--max-pairs', '4'];
+
+  const noDictionary = runCli(base);
+  assert.equal(noDictionary.status, 1);
+  assert.match(noDictionary.stderr, /stage-2 \(debiasing\) checkpoint: --dictionary <ingredient_dict_textual\.pkl> is required/);
+
+  const trained = runCli([...base, '--dictionary', golden('ingredient_dict_textual.pkl'), '--json'], { timeoutMs: 600_000 });
+  assert.equal(trained.status, 0, trained.stderr.slice(-2000));
+  const summary = JSON.parse(trained.stdout) as { epochs: Array<{ loss: number; steps: number }> };
+  assert.equal(summary.epochs.length, 1);
+  assert.equal(summary.epochs[0].steps, 1);
+  assert.ok(Number.isFinite(summary.epochs[0].loss) && summary.epochs[0].loss > 0);
+  const info = JSON.parse(await readFile(path.join(run, 'fine-tune.json'), 'utf8')) as { stage: string; stemWidth: number };
+  assert.equal(info.stage, 'debias');
+
+  const before = TorchCheckpoint.open(init);
+  const after = TorchCheckpoint.open(path.join(run, 'checkpoint.pth.tar'));
+  try {
+    const a = findStateDict(before.root, init).stateDict;
+    const b = findStateDict(after.root, after.file).stateDict;
+    assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+    const changed = (key: string): number => {
+      const [x, y] = [[...before.read(a.get(key)!)], [...after.read(b.get(key)!)]];
+      return x.filter((v, i) => !Object.is(v, y[i])).length;
+    };
+    const body = 'module.backbone.0.body';
+    assert.equal(changed(`${body}.conv1.weight`), 0, 'the stem is frozen');
+    assert.equal(changed(`${body}.layer1.0.conv1.weight`), 0, 'layer1 is frozen');
+    assert.ok(changed(`${body}.layer2.0.conv2.weight`) > 0, 'layer2 trains');
+    assert.ok(changed('module.Wv.weight') > 0, 'Wv trains in stage 2');
+    // BatchNorm in training mode, frozen layers included: one more batch tracked, running statistics moved.
+    assert.equal((after.read(b.get(`${body}.bn1.num_batches_tracked`)!) as BigInt64Array)[0], (before.read(a.get(`${body}.bn1.num_batches_tracked`)!) as BigInt64Array)[0] + 1n);
+    assert.ok(changed(`${body}.bn1.running_mean`) > 0);
+  } finally {
+    before.close();
+    after.close();
   }
 });
