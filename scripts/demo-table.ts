@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { RankMetrics } from '../src/eval/metrics.js';
-import type { EvaluationReport } from '../src/train/evaluate-model.js';
+import type { EvaluationReport } from '../src/eval/report.js';
 
 const [randomFile, stage1File, stage2File] = process.argv.slice(2);
 if (!stage2File) {

@@ -13,7 +13,7 @@ import type { RankMetrics } from '../src/eval/metrics.js';
 import { evaluateRetrieval, type RetrievalEvaluation } from '../src/eval/protocol.js';
 import type { ExportManifest } from '../src/export/manifest.js';
 import { openSession, runImageEncoder, runRecipeEncoder } from '../src/export/onnx-run.js';
-import type { EvaluationReport } from '../src/train/evaluate-model.js';
+import type { EvaluationReport } from '../src/eval/report.js';
 import { runCli } from './helpers/cli.js';
 import { createServedModel } from './helpers/served-model.js';
 import { DEMO_ROOT } from './helpers/server-fixture.js';

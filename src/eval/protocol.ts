@@ -6,6 +6,10 @@ import { rankMetrics, summarizeRuns, type RankMetrics } from './metrics.js';
 import { rankTrueMatches } from './ranks.js';
 import { drawSubsets } from './subsets.js';
 
+/** The protocol's two retrieval directions, as the HTTP API names them. */
+export const DIRECTIONS = ['image_to_recipe', 'recipe_to_image'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+
 export interface EvaluationOptions {
   /** Pairs per subset, or 'all' (every pair, ranked once). */
   n: number | 'all';

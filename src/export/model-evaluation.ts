@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import type { RankMetrics } from '../eval/metrics.js';
-import type { EvaluationReport } from '../train/evaluate-model.js';
+import type { EvaluationReport } from '../eval/report.js';
 import { DataFileError } from '../util/errors.js';
 
 /**

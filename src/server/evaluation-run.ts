@@ -1,11 +1,8 @@
 import { RecipeDataset } from '../data/dataset.js';
 import type { Split } from '../data/recipe.js';
-import { evaluateRetrieval } from '../eval/protocol.js';
+import { evaluateRetrieval, type Direction } from '../eval/protocol.js';
 import type { RankMetrics } from '../eval/metrics.js';
 import { embedSplit, type SplitEmbeddingDeps } from '../runtime/split-embeddings.js';
-
-export const DIRECTIONS = ['image_to_recipe', 'recipe_to_image'] as const;
-export type Direction = (typeof DIRECTIONS)[number];
 
 export interface EvaluationRequest {
   /** Dataset folder, already resolved inside the data folder. */

@@ -1,6 +1,6 @@
 import { SPLITS } from '../data/recipe.js';
 import { MAX_EF, MAX_K } from '../index/recipe-index.js';
-import { DIRECTIONS } from './evaluation-run.js';
+import { DIRECTIONS } from '../eval/protocol.js';
 
 /**
  * Request schemas: Fastify validates with them (extra properties are refused, not dropped) and the

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { RecipeDataset } from '../data/dataset.js';
 import { loadRecipeIndex, type LoadedRecipeIndex } from '../index/store.js';
-import { InferencePool } from '../runtime/inference-pool.js';
+import type { InferencePool } from '../runtime/inference-pool.js';
+import { openModelPools } from '../runtime/model-pools.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { resolveRecordedPath } from '../util/portable-path.js';
 import type { ServerConfig } from './config.js';
 import { openExportedModel, type ExportedModel } from '../runtime/exported-model.js';
 import { ImageCatalog } from './image-catalog.js';
 import { PhotoEncoder } from '../runtime/photo-encoder.js';
-import { RECIPE_PADDING } from '../runtime/recipe-tensors.js';
 import { SearchService } from './search-service.js';
 
 /** What the API needs once loaded: the model, its two pools, the index and the photos it may show. */
@@ -44,34 +44,19 @@ export async function loadServices(config: ServerConfig, hooks: LoadHooks): Prom
     throw new DataFileError(path.join(config.indexDir, 'manifest.json'), `was built with another export of model ${model.manifest.modelId} (its manifest sha256 differs); rebuild the index with this model`);
   }
 
-  const imagePool = await InferencePool.create({
-    modelPath: model.imageEncoderPath,
+  const { image: imagePool, recipe: recipePool } = await openModelPools(model, {
     device: config.device,
-    workers: config.imageWorkers,
-    threadsPerWorker: config.threadsPerWorker,
-    maxBatch: config.maxBatch,
-    maxWaitMs: config.maxWaitMs,
-    maxQueue: config.maxQueue,
-    log: hooks.log,
-  });
-  let recipePool: InferencePool;
-  try {
-    // Recipes are embedded only by evaluations: one small worker, so it never competes much with photos.
-    recipePool = await InferencePool.create({
-      modelPath: model.recipeEncoderPath,
-      device: imagePool.provider,
-      workers: 1,
-      threadsPerWorker: 1,
-      maxBatch: 32,
+    image: {
+      workers: config.imageWorkers,
+      threadsPerWorker: config.threadsPerWorker,
+      maxBatch: config.maxBatch,
       maxWaitMs: config.maxWaitMs,
       maxQueue: config.maxQueue,
-      padding: RECIPE_PADDING,
-      log: hooks.log,
-    });
-  } catch (err) {
-    await imagePool.close();
-    throw err;
-  }
+    },
+    // Recipes are embedded only by evaluations: one small worker, so it never competes much with photos.
+    recipe: { workers: 1, threadsPerWorker: 1, maxBatch: 32, maxWaitMs: config.maxWaitMs, maxQueue: config.maxQueue },
+    log: hooks.log,
+  });
 
   const datasetRoot = config.datasetRoot ?? resolveRecordedPath(index.manifest.dataset.root);
   let imageRoot: string | undefined;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchRecipes } from '../data/text/batch.js';
 import type { EncodedRecipe } from '../data/text/encode.js';
-import type { FeatureCache } from '../features/cache-reader.js';
+import { readFeatureRows, type FeatureRow } from '../features/feature-rows.js';
 import type { RecipeTokens } from '../model/recipe-encoder.js';
 
 /** Padded int32 token tensors of a batch of encoded recipes (the caller disposes them). */
@@ -18,24 +18,6 @@ export function disposeTokens(tokens: RecipeTokens): void {
   tokens.title.dispose();
   tokens.ingredients.dispose();
   tokens.instructions.dispose();
-}
-
-/** One feature row to read: which cache (view) and which key. */
-export interface FeatureRow {
-  cache: FeatureCache;
-  key: string;
-}
-
-/** Read rows into one NHWC float32 array [rows, 7, 7, C]. */
-export function readFeatureRows(rows: readonly FeatureRow[]): { values: Float32Array; shape: [number, number, number, number] } {
-  if (rows.length === 0) throw new Error('no feature rows to read');
-  const [h, w, c] = rows[0].cache.shape;
-  const rowLength = rows[0].cache.rowLength;
-  const values = new Float32Array(rows.length * rowLength);
-  rows.forEach(({ cache, key }, i) => {
-    if (!cache.readInto(key, values, i * rowLength)) throw new Error(`feature cache ${cache.split}/view-${cache.view} has no row for ${key}`);
-  });
-  return { values, shape: [rows.length, h, w, c] };
 }
 
 export function featureTensor(rows: readonly FeatureRow[]): tf.Tensor4D {

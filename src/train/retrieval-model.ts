@@ -3,26 +3,8 @@ import type { EncodedRecipe } from '../data/text/encode.js';
 import type { ModelConfig } from '../model/config.js';
 import { forward } from '../model/forward.js';
 import type { ParamReader } from '../model/param-store.js';
+import type { ImageEmbeddings, RetrievalModel } from '../eval/embed-pairs.js';
 import { disposeTokens, recipeTokens } from './batch-tensors.js';
-
-/** Image embeddings of a batch: e_I, and ẽ_I when the model can debias. Row-major [N, E]. */
-export interface ImageEmbeddings {
-  plain: Float32Array;
-  debiased?: Float32Array;
-}
-
-/**
- * What evaluation needs from a model, whatever it is stored as (a TF.js checkpoint here; an ONNX
- * export later): embed backbone feature maps and encoded recipes into the shared space.
- */
-export interface RetrievalModel {
-  readonly embeddingDim: number;
-  /** Whether embedImages also returns ẽ_I (the model has Wv and an ingredient dictionary). */
-  readonly canDebias: boolean;
-  /** Backbone feature maps, NHWC float32 [count, 7, 7, C] row-major. */
-  embedImages(features: Float32Array, shape: readonly [number, number, number, number]): ImageEmbeddings;
-  embedRecipes(recipes: readonly EncodedRecipe[]): Float32Array;
-}
 
 /** A RetrievalModel over TF.js parameters (live training weights or a loaded checkpoint), in eval mode. */
 export class TfjsRetrievalModel implements RetrievalModel {

@@ -3,9 +3,8 @@ import type { RankMetrics } from '../eval/metrics.js';
 import type { FeatureCache } from '../features/cache-reader.js';
 import type { Hyperparameters, SelectionMetric } from './hyperparameters.js';
 import type { DirectionPair, ValidationMetrics } from './metrics-log.js';
-import { embedImageRows, embedRecipeList } from './embed-pairs.js';
+import { embedImageRows, embedRecipeList, type RetrievalModel } from '../eval/embed-pairs.js';
 import type { PairSet } from './pairs.js';
-import type { RetrievalModel } from './retrieval-model.js';
 
 /** How best/ is chosen, in words, for run.json. */
 export function selectionRule(metric: SelectionMetric): string {

@@ -3,12 +3,13 @@ import path from 'node:path';
 import { SPLITS } from '../../data/recipe.js';
 import type { RankMetrics } from '../../eval/metrics.js';
 import { MANIFEST_FILE } from '../../export/io-spec.js';
-import { evaluateExport } from '../../train/evaluate-export.js';
+import { evaluateExport } from '../../eval/runners/evaluate-export.js';
 import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { activateBackend } from '../../train/backend-setup.js';
 import { subsetSizeFlag } from '../../train/cli-flags.js';
-import { evaluateModel, type EvaluationReport } from '../../train/evaluate-model.js';
-import { openModelSource } from '../../train/model-source.js';
+import type { EvaluationReport } from '../../eval/report.js';
+import { evaluateModel } from '../../eval/runners/evaluate-model.js';
+import { openModelSource } from '../../eval/runners/model-source.js';
 import { deviceFlag, FlagError, precisionFlag, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
 
 export const evaluateCommand: Command = {

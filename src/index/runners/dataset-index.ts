@@ -6,12 +6,12 @@ import { buildRecipeIndex } from '../build.js';
 import type { IndexManifest } from '../manifest.js';
 import { discardEmbeddingProgress, embedRecipesResumable } from '../resumable-embed.js';
 import { saveRecipeIndex, type IndexedRecipe } from '../store.js';
-import { InferencePool } from '../../runtime/inference-pool.js';
+import { openModelPools } from '../../runtime/model-pools.js';
 import type { Device, Provider } from '../../runtime/session-factory.js';
 import { UserError } from '../../util/errors.js';
 import { portablePath } from '../../util/portable-path.js';
 import { openExportedModel } from '../../runtime/exported-model.js';
-import { embedRecipes, RECIPE_PADDING } from '../../runtime/recipe-tensors.js';
+import { embedRecipes } from '../../runtime/recipe-tensors.js';
 
 export interface DatasetIndexOptions {
   datasetRoot: string;
@@ -65,14 +65,12 @@ export async function buildDatasetIndex(opts: DatasetIndexOptions): Promise<Data
   log(`indexing ${recipes.length} recipes of ${opts.datasetRoot} ${splits.join(', ')} (${paired} with photos, ${textOnly} text-only) with model ${model.manifest.modelId}`);
 
   const batchSize = opts.batchSize ?? 64;
-  const pool = await InferencePool.create({
-    modelPath: model.recipeEncoderPath,
+  const pools = await openModelPools(model, {
     device: opts.device ?? 'auto',
-    workers: opts.workers,
-    maxBatch: Math.max(8, Math.ceil(batchSize / 2)),
-    padding: RECIPE_PADDING,
+    recipe: { workers: opts.workers, maxBatch: Math.max(8, Math.ceil(batchSize / 2)) },
     log,
   });
+  const pool = pools.recipe;
   let embedded;
   const embedStarted = performance.now();
   try {
@@ -99,7 +97,7 @@ export async function buildDatasetIndex(opts: DatasetIndexOptions): Promise<Data
       log,
     });
   } finally {
-    await pool.close();
+    await pools.close();
   }
   const embedSeconds = (performance.now() - embedStarted) / 1000;
 

@@ -1,15 +1,15 @@
 import { availableParallelism } from 'node:os';
-import { RecipeDataset } from '../data/dataset.js';
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS } from '../data/images/index.js';
-import { embeddingMatrix } from '../eval/embeddings.js';
-import { openExportedModel, type Precision } from '../runtime/exported-model.js';
-import { InferencePool } from '../runtime/inference-pool.js';
-import { PhotoEncoder } from '../runtime/photo-encoder.js';
-import { RECIPE_PADDING } from '../runtime/recipe-tensors.js';
-import type { Device } from '../runtime/session-factory.js';
-import { embedSplit } from '../runtime/split-embeddings.js';
-import { UserError } from '../util/errors.js';
-import { rankSplit, readTextOnlyForGallery, type EvaluateOptions, type EvaluationReport } from './evaluate-model.js';
+import { RecipeDataset } from '../../data/dataset.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS } from '../../data/images/index.js';
+import { embeddingMatrix } from '../embeddings.js';
+import { openExportedModel, type Precision } from '../../runtime/exported-model.js';
+import { openModelPools } from '../../runtime/model-pools.js';
+import { PhotoEncoder } from '../../runtime/photo-encoder.js';
+import type { Device } from '../../runtime/session-factory.js';
+import { embedSplit } from '../../runtime/split-embeddings.js';
+import { UserError } from '../../util/errors.js';
+import { rankSplit, type EvaluationReport } from '../report.js';
+import { readTextOnlyForGallery, type EvaluateOptions } from './evaluate-model.js';
 
 export interface EvaluateExportOptions extends Omit<EvaluateOptions, 'cacheDir'> {
   device: Device;
@@ -34,12 +34,9 @@ export async function evaluateExport(dir: string, opts: EvaluateExportOptions): 
   // Checked before minutes of photo encoding, as the run path does.
   if (opts.withNoImages) await readTextOnlyForGallery(dataset, opts.split);
   const workers = Math.max(1, Math.min(8, availableParallelism()));
-  const imagePool = await InferencePool.create({ modelPath: model.imageEncoderPath, device: opts.device, workers, maxBatch: 8, log: opts.log });
-  let recipePool: InferencePool | undefined;
+  const pools = await openModelPools(model, { device: opts.device, image: { workers, maxBatch: 8 }, recipe: { workers: 1, maxBatch: 32 }, log: opts.log });
+  const { image: imagePool, recipe: recipePool } = pools;
   try {
-    recipePool = await InferencePool.create({
-      modelPath: model.recipeEncoderPath, device: imagePool.provider, workers: 1, maxBatch: 32, padding: RECIPE_PADDING, log: opts.log,
-    });
     const limits = { maxBytes: DEFAULT_MAX_BYTES, maxPixels: DEFAULT_MAX_PIXELS };
     opts.log(`${model.manifest.modelId}: embedding ${opts.split} photos and recipes with the ONNX graphs on ${imagePool.provider}`);
     let reported = -1;
@@ -84,6 +81,6 @@ export async function evaluateExport(dir: string, opts: EvaluateExportOptions): 
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
-    await Promise.all([imagePool.close(), recipePool?.close()]);
+    await pools.close();
   }
 }

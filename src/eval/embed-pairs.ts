@@ -1,7 +1,26 @@
 import type { EncodedRecipe } from '../data/text/encode.js';
-import type { EmbeddingMatrix } from '../eval/embeddings.js';
-import { readFeatureRows, type FeatureRow } from './batch-tensors.js';
-import type { RetrievalModel } from './retrieval-model.js';
+import { readFeatureRows, type FeatureRow } from '../features/feature-rows.js';
+import type { EmbeddingMatrix } from './embeddings.js';
+
+/** Image embeddings of a batch: e_I, and ẽ_I when the model can debias. Row-major [N, E]. */
+export interface ImageEmbeddings {
+  plain: Float32Array;
+  debiased?: Float32Array;
+}
+
+/**
+ * What evaluation from cached features needs from a model (the TF.js weights being trained, or a
+ * checkpoint): embed backbone feature maps and encoded recipes into the shared space. An ONNX
+ * export is evaluated from photos through its own graphs instead (runners/evaluate-export.ts).
+ */
+export interface RetrievalModel {
+  readonly embeddingDim: number;
+  /** Whether embedImages also returns ẽ_I (the model has Wv and an ingredient dictionary). */
+  readonly canDebias: boolean;
+  /** Backbone feature maps, NHWC float32 [count, 7, 7, C] row-major. */
+  embedImages(features: Float32Array, shape: readonly [number, number, number, number]): ImageEmbeddings;
+  embedRecipes(recipes: readonly EncodedRecipe[]): Float32Array;
+}
 
 export const EMBED_BATCH = 32;
 

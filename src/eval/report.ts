@@ -1,14 +1,14 @@
-import path from 'node:path';
-import { RecipeDataset } from '../data/dataset.js';
-import type { Recipe, Split } from '../data/recipe.js';
-import type { EmbeddingMatrix } from '../eval/embeddings.js';
-import type { RankMetrics } from '../eval/metrics.js';
-import { evaluateRetrieval, type DirectionResult } from '../eval/protocol.js';
-import { openFeatureCache } from '../features/cache-reader.js';
+import type { Split } from '../data/recipe.js';
 import { UserError } from '../util/errors.js';
-import { embedImageRows, embedRecipeList } from './embed-pairs.js';
-import { encodeAll, loadPairs } from './pairs.js';
-import type { ModelSource } from './model-source.js';
+import type { EmbeddingMatrix } from './embeddings.js';
+import type { RankMetrics } from './metrics.js';
+import { evaluateRetrieval, type DirectionResult } from './protocol.js';
+
+/**
+ * The report of `evaluate` (its --json output, which export and import-checkpoint record in a
+ * manifest) and the ranking that fills it, shared by both model formats so a run and its export
+ * report alike.
+ */
 
 export interface MetricsWithStd extends RankMetrics {
   std: RankMetrics;
@@ -17,6 +17,17 @@ export interface MetricsWithStd extends RankMetrics {
 export interface DirectionsResult {
   imageToRecipe: MetricsWithStd;
   recipeToImage: MetricsWithStd;
+}
+
+/** A TF.js run or checkpoint folder evaluated from its cached features (runners/model-source.ts). */
+export interface RunAbout {
+  dir: string;
+  format: 'tfjs-checkpoint';
+  checkpoint: string;
+  stage: string;
+  epoch: number;
+  /** Weights replaced by a fresh random initialisation (chance-level reference). */
+  randomInit: boolean;
 }
 
 /** An ONNX export folder (src/export, src/import) evaluated from the split's photos. */
@@ -37,7 +48,7 @@ export interface ExportAbout {
 }
 
 export interface EvaluationReport {
-  model: ModelSource['about'] | ExportAbout;
+  model: RunAbout | ExportAbout;
   split: Split;
   pairs: number;
   /** Run folders: paired recipes of the split without a cached feature row (left out). */
@@ -67,18 +78,6 @@ export interface EvaluationReport {
   seconds: number;
 }
 
-export interface EvaluateOptions {
-  root: string;
-  split: Split;
-  /** Pairs per subset; undefined: 1000, or every pair when the split has fewer. */
-  n?: number | 'all';
-  runs: number;
-  seed: number;
-  withNoImages: boolean;
-  cacheDir?: string;
-  log: (line: string) => void;
-}
-
 /**
  * Chance level: with G candidates in random order the true match's rank is uniform on 1..G, so
  * R@K = min(K, G) / G and the median rank is (G + 1) / 2.
@@ -100,13 +99,22 @@ export interface SplitMatrices {
   extra?: EmbeddingMatrix;
 }
 
+export interface RankOptions {
+  split: Split;
+  /** Pairs per subset; undefined: 1000, or every pair when the split has fewer. */
+  n?: number | 'all';
+  runs: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
 export type RankedResults = Pick<EvaluationReport, 'n' | 'runs' | 'results' | 'withNoImages'>;
 
 /**
  * Rank embedded pairs by the protocol (plain, debiased when present, chance, and the gallery with
  * text-only recipes): one place for both model formats, so a run and its export report alike.
  */
-export async function rankSplit(m: SplitMatrices, opts: Pick<EvaluateOptions, 'n' | 'runs' | 'seed' | 'split' | 'log'>): Promise<RankedResults> {
+export async function rankSplit(m: SplitMatrices, opts: RankOptions): Promise<RankedResults> {
   const count = m.recipes.rows;
   const n = opts.n ?? (count > 1000 ? 1000 : 'all');
   if (n !== 'all' && n > count) throw new UserError(`--n ${n} is larger than the ${count} ${opts.split} pairs with features (use --n all)`);
@@ -141,41 +149,3 @@ export async function rankSplit(m: SplitMatrices, opts: Pick<EvaluateOptions, 'n
   return ranked;
 }
 
-/** --with-noimages needs the split's text-only recipes. */
-export async function readTextOnlyForGallery(dataset: RecipeDataset, split: Split): Promise<Recipe[]> {
-  const textOnly = await dataset.readTextOnly(split);
-  if (textOnly.length === 0) throw new UserError(`${dataset.splitFile(split, true)}: no text-only recipes for --with-noimages`);
-  return textOnly;
-}
-
-/** Embed a split's pairs (view 0 features) with the model and rank them (DESIGN "Evaluation protocol"). */
-export async function evaluateModel(source: ModelSource, opts: EvaluateOptions): Promise<EvaluationReport> {
-  const started = performance.now();
-  const dataset = await RecipeDataset.open(opts.root);
-  const cacheDir = opts.cacheDir ?? path.join(opts.root, '.cache', 'features');
-  const base = await openFeatureCache(cacheDir, opts.split, 0);
-  try {
-    if (source.backboneHash && base.backboneHash !== source.backboneHash) {
-      opts.log(`warning: the ${opts.split} features come from other backbone weights than the model was trained on`);
-    }
-    const pairs = await loadPairs(dataset, opts.split, source.vocab, base);
-    if (pairs.withoutFeatures.length) {
-      opts.log(`warning: ${pairs.withoutFeatures.length} ${opts.split} pair(s) have no cached features and are left out`);
-    }
-    const images = embedImageRows(source.model, pairs.keys.map((key) => ({ cache: base, key })));
-    const recipes = embedRecipeList(source.model, pairs.recipes);
-    const extra = opts.withNoImages ? embedRecipeList(source.model, encodeAll(await readTextOnlyForGallery(dataset, opts.split), source.vocab)) : undefined;
-    const ranked = await rankSplit({ images, recipes, extra }, opts);
-    return {
-      model: source.about,
-      split: opts.split,
-      pairs: pairs.ids.length,
-      pairsWithoutFeatures: pairs.withoutFeatures.length,
-      seed: opts.seed,
-      ...ranked,
-      seconds: (performance.now() - started) / 1000,
-    };
-  } finally {
-    base.close();
-  }
-}

@@ -1,8 +1,10 @@
-import type { Vocabulary } from '../data/text/vocabulary.js';
-import { modelParamSpecs } from '../model/param-spec.js';
-import { ParamStore } from '../model/param-store.js';
-import { loadModelFolder } from './model-folder.js';
-import { TfjsRetrievalModel, type RetrievalModel } from './retrieval-model.js';
+import type { Vocabulary } from '../../data/text/vocabulary.js';
+import { modelParamSpecs } from '../../model/param-spec.js';
+import { ParamStore } from '../../model/param-store.js';
+import { loadModelFolder } from '../../train/model-folder.js';
+import { TfjsRetrievalModel } from '../../train/retrieval-model.js';
+import type { RetrievalModel } from '../embed-pairs.js';
+import type { RunAbout } from '../report.js';
 
 /**
  * A TF.js checkpoint opened for evaluation from cached features. An ONNX export is evaluated from
@@ -11,15 +13,7 @@ import { TfjsRetrievalModel, type RetrievalModel } from './retrieval-model.js';
 export interface ModelSource {
   model: RetrievalModel;
   vocab: Vocabulary;
-  about: {
-    dir: string;
-    format: 'tfjs-checkpoint';
-    checkpoint: string;
-    stage: string;
-    epoch: number;
-    /** Weights replaced by a fresh random initialisation (chance-level reference). */
-    randomInit: boolean;
-  };
+  about: RunAbout;
   /** Hash of the backbone weights the model was trained on (features must match). */
   backboneHash?: string;
   dispose(): void;
