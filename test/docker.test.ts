@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { validate } from 'dockerfile-utils';
 import { commands } from '../src/cli/registry.js';
-import { DEVICES } from '../src/cli/command.js';
+import { DEVICES } from '../src/runtime/device.js';
 import { DEFAULT_INDEX_OUT, DEFAULT_MODEL_OUT, DEMO_DATA_DIR, DEMO_DATASET, DEMO_RUN } from '../src/setup/paths.js';
 import { fromRoot } from '../src/util/paths.js';
 import { DOCKERFILE, STAGES, effective, envOf, stage, type Instruction } from './helpers/dockerfile.js';

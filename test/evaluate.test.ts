@@ -8,7 +8,7 @@ import { RecipeDataset } from '../src/data/dataset.js';
 import { encodeRecipe } from '../src/data/text/encode.js';
 import { openFeatureCache } from '../src/features/cache-reader.js';
 import { forward } from '../src/model/forward.js';
-import { activateBackend } from '../src/train/backend-setup.js';
+import { activateBackend } from '../src/cli/backend-setup.js';
 import { disposeTokens, recipeTokens } from '../src/train/batch-tensors.js';
 import { runDictionaryStage } from '../src/train/dictionary-stage.js';
 import { chanceMetrics } from '../src/eval/report.js';

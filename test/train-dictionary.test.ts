@@ -8,7 +8,7 @@ import { RecipeDataset } from '../src/data/dataset.js';
 import { id2PosFile, readId2Pos } from '../src/data/label-files.js';
 import { encodeRecipe } from '../src/data/text/encode.js';
 import { forward } from '../src/model/forward.js';
-import { activateBackend } from '../src/train/backend-setup.js';
+import { activateBackend } from '../src/cli/backend-setup.js';
 import { recipeTokens, disposeTokens } from '../src/train/batch-tensors.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { runDictionaryStage } from '../src/train/dictionary-stage.js';

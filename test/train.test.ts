@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { modelParamSpecs } from '../src/model/param-spec.js';
 import { ParamStore } from '../src/model/param-store.js';
-import { activateBackend } from '../src/train/backend-setup.js';
+import { activateBackend } from '../src/cli/backend-setup.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { planEpoch } from '../src/train/epoch-plan.js';
 import { learningRateAt } from '../src/train/hyperparameters.js';

@@ -3,6 +3,7 @@ import { quietTfjs } from '../tf/quiet.js';
 import { UserError } from '../util/errors.js';
 import type { Command } from './command.js';
 import { COMMAND_LOADERS, loadCommand } from './command-loaders.js';
+import { COMMON_OPTIONS, optionsHelp, parseArgsOptions } from './options.js';
 
 const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
@@ -25,8 +26,11 @@ ${lines.join('\n')}
 Every command accepts --help and --json (machine-readable output on stdout).`;
 }
 
-function commandHelp(cmd: Command): string {
-  return `recipe-retrieval ${cmd.name}: ${cmd.summary}\n\n${cmd.help.trim()}\n\n  --json           print the result as JSON on stdout\n  --help           show this help`;
+/** A command's --help: its summary and prose, then its options (and the common ones) listed from their declarations. */
+export function commandHelp(cmd: Command): string {
+  const options = optionsHelp({ ...cmd.options, ...COMMON_OPTIONS }, cmd.optionSections);
+  const notes = cmd.helpNotes === undefined ? '' : `\n\n${cmd.helpNotes.trim()}`;
+  return `recipe-retrieval ${cmd.name}: ${cmd.summary}\n\n${cmd.help.trim()}\n\n${options}${notes}`;
 }
 
 /** Run the CLI; returns the process exit code. Never throws for user errors. */
@@ -52,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args: rest,
-      options: { ...cmd.options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: parseArgsOptions({ ...cmd.options, ...COMMON_OPTIONS }),
       allowPositionals: true,
       strict: true,
     });

@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
+import type { Device, Provider } from './device.js';
 
-export type Device = 'auto' | 'cuda' | 'cpu';
-export type Provider = 'cuda' | 'cpu';
+export type { Device, Provider } from './device.js';
 
 export interface SessionThreads {
   /** Threads one session.run may use; the pool divides the cores among its workers. */

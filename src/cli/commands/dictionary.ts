@@ -1,7 +1,16 @@
-import { BACKEND_REQUESTS } from '../../tf/backend.js';
-import { activateBackend } from '../../train/backend-setup.js';
 import { runDictionaryStage, type DictionaryStageSummary } from '../../train/dictionary-stage.js';
-import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+import { activateBackend } from '../backend-setup.js';
+import type { Command } from '../command.js';
+import { backendOption } from '../common-options.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+
+const OPTIONS = defineOptions({
+  run: { type: 'string', value: 'DIR', description: 'stage-1 run folder', required: 'the stage-1 run folder' },
+  'labels-dir': { type: 'string', value: 'DIR', description: 'folder of the label files (default: the one the run was trained with)' },
+  batch: { type: 'string', value: 'B', description: 'recipes per forward pass', default: 64, min: 1, max: 100_000 },
+  backend: backendOption('auto'),
+});
 
 export const dictionaryCommand: Command = {
   name: 'dictionary',
@@ -14,21 +23,16 @@ and train_noimages.pkl: id2pos_train covers both) and, for each ingredient line 
 ([K, recipe width]). D is data, not a parameter: it is written to DIR/dictionary/ (a checkpoint
 with group "dictionary", tensor "D", and the label names and counts in its meta).
 Lines past the model's 20-line limit have no vector and are skipped. A label with no line keeps a
-zero row: its V row is then Wv's bias alone, shared by every row, so D adds nothing for it.
-
-  --run DIR          stage-1 run folder (required)
-  --labels-dir DIR   folder of the label files (default: the one the run was trained with)
-  --batch B          recipes per forward pass (default 64)
-  --backend B        ${BACKEND_REQUESTS.join(' | ')} (default auto)`,
-  options: { run: { type: 'string' }, 'labels-dir': { type: 'string' }, batch: { type: 'string' }, backend: { type: 'string' } },
+zero row: its V row is then Wv's bias alone, shared by every row, so D adds nothing for it.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
-    const run = stringFlag(args, 'run');
-    if (run === undefined) throw new FlagError('--run is required (the stage-1 run folder)');
-    await activateBackend(stringFlag(args, 'backend') ?? 'auto', ctx.log);
+    const flags = readFlags(args, OPTIONS);
+    const run = flags.string('run');
+    await activateBackend(flags.string('backend'), ctx.log);
     const summary = await runDictionaryStage({
-      run, root: args.positionals[0], labelsDir: stringFlag(args, 'labels-dir'),
-      batchSize: intFlag(args, 'batch', 64, 1, 100_000), log: ctx.log,
+      run, root: args.positionals[0], labelsDir: flags.string('labels-dir'),
+      batchSize: flags.int('batch'), log: ctx.log,
     });
     return { data: summary, text: formatSummary(summary) };
   },

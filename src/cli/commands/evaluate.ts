@@ -1,16 +1,35 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { SPLITS } from '../../data/recipe.js';
 import type { RankMetrics } from '../../eval/metrics.js';
 import { MANIFEST_FILE } from '../../export/io-spec.js';
 import { evaluateExport } from '../../eval/runners/evaluate-export.js';
-import { BACKEND_REQUESTS } from '../../tf/backend.js';
-import { activateBackend } from '../../train/backend-setup.js';
-import { subsetSizeFlag } from '../../train/cli-flags.js';
 import type { EvaluationReport } from '../../eval/report.js';
 import { evaluateModel } from '../../eval/runners/evaluate-model.js';
 import { openModelSource } from '../../eval/runners/model-source.js';
-import { deviceFlag, FlagError, precisionFlag, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
+import { activateBackend } from '../backend-setup.js';
+import { FlagError, precisionFlag, type Command } from '../command.js';
+import { backendOption, deviceOption, precisionOption, splitOption } from '../common-options.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+
+const OPTIONS = defineOptions({
+  model: {
+    type: 'string', value: 'DIR',
+    description: 'a run folder such as runs/<name> or models/demo-run, or an exported model\nfolder such as models/demo',
+    required: 'a run folder, models/demo-run, or an exported model folder such as models/demo',
+  },
+  split: splitOption('test'),
+  n: { type: 'string', value: 'N|all', description: 'pairs per subset (default 1000, or all when the split has fewer)' },
+  runs: { type: 'string', value: 'R', description: 'subsets averaged (one ranking with all)', default: 10, min: 1, max: 10_000 },
+  seed: { type: 'string', value: 'S', description: 'seed of the subsets', default: 0, min: 0, max: 2 ** 32 - 1 },
+  'with-noimages': { type: 'boolean', description: 'also image->recipe with the split\'s text-only recipes added to the gallery' },
+  'random-init': { type: 'boolean', description: 'replace the weights by a fresh random initialisation (measured chance level;\nrun folders only)' },
+  'init-seed': { type: 'string', value: 'S', description: 'seed of --random-init', default: 1, min: 0, max: 2 ** 32 - 1 },
+  cache: { type: 'string', value: 'DIR', description: 'feature cache (default <dataset-root>/.cache/features; run folders only)' },
+  backend: backendOption('auto', 'TF.js backend (run folders only)'),
+  device: deviceOption('where onnxruntime runs an export'),
+  precision: precisionOption('an export\'s image encoder, int8 = the one quantize made'),
+});
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
@@ -25,67 +44,39 @@ random ranking of the same gallery: R@K = K/G, medR = (G+1)/2.
 A run folder (TF.js checkpoint) embeds the first image's view-0 features from the feature cache;
 an exported model folder (models/<id>/ with manifest.json, from export or import-checkpoint) runs
 image_encoder.onnx on the first photo of each pair (test transform) and recipe_encoder.onnx on the
-recipes, as the server's evaluations do, and needs no feature cache.
-
-  --model DIR        a run folder (runs/<name>, models/demo-run) or an exported model folder
-                     (models/<id>, e.g. models/demo) (required)
-  --split S          ${SPLITS.join(', ')} (default test)
-  --n N|all          pairs per subset (default 1000, or all when the split has fewer)
-  --runs R           subsets averaged (default 10; one ranking with all)
-  --seed S           seed of the subsets (default 0)
-  --with-noimages    also image->recipe with the split's text-only recipes added to the gallery
-  --random-init      replace the weights by a fresh random initialisation (measured chance level;
-                     run folders only)
-  --init-seed S      seed of --random-init (default 1)
-  --cache DIR        feature cache (default <dataset-root>/.cache/features; run folders only)
-  --backend B        ${BACKEND_REQUESTS.join(' | ')} (default auto; run folders only)
-  --device D         auto | cuda | cpu: where onnxruntime runs an export (default auto)
-  --precision P      fp32 | int8: an export's image encoder, int8 = the one quantize made (default fp32)`,
-  options: {
-    model: { type: 'string' },
-    split: { type: 'string' },
-    n: { type: 'string' },
-    runs: { type: 'string' },
-    seed: { type: 'string' },
-    'with-noimages': { type: 'boolean' },
-    'random-init': { type: 'boolean' },
-    'init-seed': { type: 'string' },
-    cache: { type: 'string' },
-    backend: { type: 'string' },
-    device: { type: 'string' },
-    precision: { type: 'string' },
-  },
+recipes, as the server's evaluations do, and needs no feature cache.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
-    const modelDir = stringFlag(args, 'model');
-    if (modelDir === undefined) throw new FlagError('--model is required (a run folder, models/demo-run, or an exported model folder such as models/demo)');
-    const split = splitFlag(args, 'test');
-    const n = subsetSizeFlag(args, 'n');
-    const runs = intFlag(args, 'runs', 10, 1, 10_000);
-    const seed = intFlag(args, 'seed', 0, 0, 2 ** 32 - 1);
-    const randomInit = args.values['random-init'] === true;
-    if (!randomInit && stringFlag(args, 'init-seed') !== undefined) throw new FlagError('--init-seed goes with --random-init');
-    const withNoImages = args.values['with-noimages'] === true;
+    const flags = readFlags(args, OPTIONS);
+    const modelDir = flags.string('model');
+    const split = flags.choice('split');
+    const n = flags.subsetSize('n');
+    const runs = flags.int('runs');
+    const seed = flags.int('seed');
+    const randomInit = flags.bool('random-init');
+    if (!randomInit && flags.given('init-seed')) throw new FlagError('--init-seed goes with --random-init');
+    const withNoImages = flags.bool('with-noimages');
     const root = args.positionals[0];
     // An export is recognised by its manifest; evaluateExport reads and verifies it.
     if (existsSync(path.join(modelDir, MANIFEST_FILE))) {
       if (randomInit) throw new FlagError(`--random-init needs a run folder: ${modelDir} is an ONNX export, whose weights are fixed in its graphs (evaluate its source run with --random-init for chance level)`);
       for (const flag of ['cache', 'backend'] as const) {
-        if (stringFlag(args, flag) !== undefined) throw new FlagError(`--${flag} applies to run folders only: ${modelDir} is an ONNX export, evaluated from photos`);
+        if (flags.given(flag)) throw new FlagError(`--${flag} applies to run folders only: ${modelDir} is an ONNX export, evaluated from photos`);
       }
-      const device = deviceFlag(stringFlag(args, 'device'));
-      const precision = precisionFlag(stringFlag(args, 'precision'));
+      const device = flags.choice('device');
+      const precision = precisionFlag(flags.string('precision'));
       const report = await evaluateExport(modelDir, { root, split, n, runs, seed, withNoImages, device, precision, log: ctx.log });
       return { data: report, text: formatReport(report) };
     }
-    if (stringFlag(args, 'precision') !== undefined) throw new FlagError(`--precision applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE})`);
-    if (stringFlag(args, 'device') !== undefined) throw new FlagError(`--device applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE}); run folders use --backend`);
-    await activateBackend(stringFlag(args, 'backend') ?? 'auto', ctx.log);
-    const source = await openModelSource(modelDir, { randomInitSeed: randomInit ? intFlag(args, 'init-seed', 1, 0, 2 ** 32 - 1) : undefined });
+    if (flags.given('precision')) throw new FlagError(`--precision applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE})`);
+    if (flags.given('device')) throw new FlagError(`--device applies to exported model folders only (${modelDir} has no ${MANIFEST_FILE}); run folders use --backend`);
+    await activateBackend(flags.string('backend'), ctx.log);
+    const source = await openModelSource(modelDir, { randomInitSeed: randomInit ? flags.int('init-seed') : undefined });
     try {
       const report = await evaluateModel(source, {
         root, split, n, runs, seed, withNoImages,
-        cacheDir: stringFlag(args, 'cache'), log: ctx.log,
+        cacheDir: flags.string('cache'), log: ctx.log,
       });
       return { data: report, text: formatReport(report) };
     } finally {

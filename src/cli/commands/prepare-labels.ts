@@ -1,8 +1,16 @@
 import { prepareLabels } from '../../data/labels/prepare-labels.js';
 import type { LabelTables } from '../../data/labels/build-labels.js';
-import { FlagError, intFlag, stringFlag, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
 
 const TOP_NAMES_SHOWN = 20;
+
+const OPTIONS = defineOptions({
+  'top-k': { type: 'string', value: 'K', description: 'number of ingredient labels (the paper uses 500)', required: 'the paper uses 500', min: 1, max: 100_000 },
+  out: { type: 'string', value: 'DIR', description: 'folder for the label files (default: the dataset root)' },
+  force: { type: 'boolean', description: 'overwrite label files that already exist' },
+});
 
 export const prepareLabelsCommand: Command = {
   name: 'prepare-labels',
@@ -12,21 +20,17 @@ export const prepareLabelsCommand: Command = {
 Parses every ingredient line of train/val/test (and their _noimages files) into a canonical
 ingredient name, keeps the K names listed by the most training recipes (label 0 = most frequent,
 ties by name), and writes ing2label_topk{K}.pkl, id2labels_{split}.pkl for each split present and
-id2pos_train.pkl. Prints the coverage (share of lines and recipes with a label) and the top names.
-
-  --top-k K        number of ingredient labels (the paper uses 500)
-  --out DIR        folder for the label files (default: the dataset root)
-  --force          overwrite label files that already exist`,
-  options: { 'top-k': { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } },
+id2pos_train.pkl. Prints the coverage (share of lines and recipes with a label) and the top names.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
     const root = args.positionals[0];
-    if (stringFlag(args, 'top-k') === undefined) throw new FlagError('--top-k is required (the paper uses 500)');
-    const topK = intFlag(args, 'top-k', 0, 1, 100_000);
+    const flags = readFlags(args, OPTIONS);
+    const topK = flags.int('top-k');
     const { tables, files } = await prepareLabels(root, {
       topK,
-      outDir: stringFlag(args, 'out'),
-      force: args.values.force === true,
+      outDir: flags.string('out'),
+      force: flags.bool('force'),
     });
     const { coverage } = tables;
     if (coverage.numLabels < topK) {

@@ -1,6 +1,15 @@
-import { SPLITS } from '../../data/recipe.js';
 import { INT8_IMAGE_ENCODER_FILE, quantizeModel } from '../../quantize/quantize-model.js';
-import { FlagError, intFlag, splitFlag, stringFlag, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { EXPORTED_MODEL_OPTION, splitOption } from '../common-options.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+
+const OPTIONS = defineOptions({
+  model: { ...EXPORTED_MODEL_OPTION, description: 'exported model folder with image_encoder.onnx' },
+  split: splitOption('train', 'calibration photos (not the photos evaluated)'),
+  photos: { type: 'string', value: 'N', description: 'at most N calibration photos, the split\'s first', default: 100, min: 1, max: 100_000 },
+  method: { type: 'string', value: 'M', description: 'activation ranges', choices: ['minmax', 'mean-minmax'], default: 'minmax' },
+});
 
 export const quantizeCommand: Command = {
   name: 'quantize',
@@ -16,29 +25,18 @@ quantized; the preprocessing, pooling and ingredient head stay float32.
 Writes ${INT8_IMAGE_ENCODER_FILE} into the model folder and records it in manifest.json under
 quantized.int8 (file sha256, source graph sha256, calibration split, photo count and the sha256 of
 their names). The model's identity for indexes does not change: existing indexes stay valid.
-Then: serve --precision int8, evaluate --precision int8.
-
-  --model DIR        exported model folder with image_encoder.onnx (required)
-  --split S          ${SPLITS.join(', ')}: calibration photos (default train: not the photos evaluated)
-  --photos N         at most N calibration photos, the split's first (default 100)
-  --method M         minmax | mean-minmax: activation ranges (default minmax)`,
-  options: {
-    model: { type: 'string' },
-    split: { type: 'string' },
-    photos: { type: 'string' },
-    method: { type: 'string' },
-  },
+Then: serve --precision int8, evaluate --precision int8.`,
+  options: OPTIONS,
   positionals: { min: 1, max: 1 },
   async run(args, ctx) {
-    const modelDir = stringFlag(args, 'model');
-    if (!modelDir) throw new FlagError('--model is required (an exported model folder, e.g. models/<id>)');
-    const method = stringFlag(args, 'method') ?? 'minmax';
-    if (method !== 'minmax' && method !== 'mean-minmax') throw new FlagError(`--method must be minmax or mean-minmax, got "${method}"`);
+    const flags = readFlags(args, OPTIONS);
+    const modelDir = flags.string('model');
+    const method = flags.choice('method');
     const record = await quantizeModel({
       modelDir,
       datasetRoot: args.positionals[0],
-      split: splitFlag(args, 'train'),
-      maxPhotos: intFlag(args, 'photos', 100, 1, 100_000),
+      split: flags.choice('split'),
+      maxPhotos: flags.int('photos'),
       method,
       log: ctx.log,
     });

@@ -1,7 +1,15 @@
 import path from 'node:path';
 import { DEMO_RUN } from '../../setup/paths.js';
 import { runSetup, type SetupSummary } from '../../setup/run-setup.js';
-import { stringFlag, type Command } from '../command.js';
+import type { Command } from '../command.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+
+const OPTIONS = defineOptions({
+  'model-out': { type: 'string', value: 'DIR', description: 'where the ONNX export goes (default models/demo)' },
+  'index-out': { type: 'string', value: 'DIR', description: 'where the index goes (default index-data/demo-index)' },
+  force: { type: 'boolean', description: 'rebuild both even when they verify, and replace folders setup did not make' },
+});
 
 export const setupCommand: Command = {
   name: 'setup',
@@ -14,22 +22,15 @@ all splits, with and without photos; the server reads the photos from the datase
 first checks what is there by sha256 against the manifests (model files; index files, the model export
 and demo run the index was built from, the dataset pickles) and does nothing when all match; otherwise it
 rebuilds only what is missing, stale (its source changed) or corrupt, and says what and why.
-Progress on stderr. Then: recipe-retrieval serve --model <model-out> --index <index-out>.
-
-  --model-out DIR    where the ONNX export goes (default models/demo)
-  --index-out DIR    where the index goes (default index-data/demo-index)
-  --force            rebuild both even when they verify, and replace folders setup did not make`,
-  options: {
-    'model-out': { type: 'string' },
-    'index-out': { type: 'string' },
-    force: { type: 'boolean' },
-  },
+Progress on stderr. Then: recipe-retrieval serve --model <model-out> --index <index-out>.`,
+  options: OPTIONS,
   positionals: { min: 0, max: 0 },
   async run(args, ctx) {
+    const flags = readFlags(args, OPTIONS);
     const summary = await runSetup({
-      modelOut: stringFlag(args, 'model-out'),
-      indexOut: stringFlag(args, 'index-out'),
-      force: args.values.force === true,
+      modelOut: flags.string('model-out'),
+      indexOut: flags.string('index-out'),
+      force: flags.bool('force'),
       log: ctx.log,
     });
     const text = describeSetup(summary);

@@ -1,10 +1,19 @@
 import { DEMO_DATA_DIR } from '../../setup/paths.js';
 import { runSetup } from '../../setup/run-setup.js';
-import { stringFlag, type Command } from '../command.js';
-import { serveCommand } from './serve.js';
+import type { Command } from '../command.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
+import { serveCommand, SERVE_OPTIONS } from './serve.js';
 import { describeSetup } from './setup.js';
 
-const { model: _model, index: _index, ...serveOptions } = serveCommand.options;
+const { model: _model, index: _index, ...serveOptions } = SERVE_OPTIONS;
+
+const OPTIONS = defineOptions({
+  'model-out': { type: 'string', value: 'DIR', description: 'where setup puts the demo\'s ONNX export, served from there (default models/demo)' },
+  'index-out': { type: 'string', value: 'DIR', description: 'where setup puts the demo\'s index (default index-data/demo-index)' },
+  ...serveOptions,
+  'data-dir': { ...serveOptions['data-dir'], description: 'folder whose datasets POST /v1/evaluations may name (default index-data)' },
+});
 
 export const startCommand: Command = {
   name: 'start',
@@ -19,16 +28,14 @@ gracefully. Setup's lines go to stderr; the server's JSON log lines to stdout, "
 once the model and index are loaded.
 
 Takes every option of serve except --model and --index (see recipe-retrieval serve --help), with
-the same environment variables; --data-dir (DATA_DIR) defaults to index-data.
-
-  --model-out DIR    where setup puts the demo's ONNX export, served from there (default models/demo)
-  --index-out DIR    where setup puts the demo's index (default index-data/demo-index)`,
-  options: { ...serveOptions, 'model-out': { type: 'string' }, 'index-out': { type: 'string' } },
+the same environment variables; --data-dir (DATA_DIR) defaults to index-data.`,
+  options: OPTIONS,
   positionals: { min: 0, max: 0 },
   async run(args, ctx) {
-    const summary = await runSetup({ modelOut: stringFlag(args, 'model-out'), indexOut: stringFlag(args, 'index-out'), log: ctx.log });
+    const flags = readFlags(args, OPTIONS);
+    const summary = await runSetup({ modelOut: flags.string('model-out'), indexOut: flags.string('index-out'), log: ctx.log });
     for (const line of describeSetup(summary).split('\n')) ctx.log(line);
-    const dataDir = stringFlag(args, 'data-dir') ?? (process.env.DATA_DIR || DEMO_DATA_DIR);
+    const dataDir = flags.string('data-dir') ?? DEMO_DATA_DIR;
     const { 'model-out': _modelOut, 'index-out': _indexOut, ...serveValues } = args.values;
     return serveCommand.run({ values: { ...serveValues, model: summary.model.dir, index: summary.index.dir, 'data-dir': dataDir }, positionals: [] }, ctx);
   },

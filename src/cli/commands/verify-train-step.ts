@@ -1,11 +1,17 @@
-import { activateBackend } from '../../train/backend-setup.js';
 import { formatTrainStepReport, verifyTrainStep } from '../../train/fine-tune/verify-train-step.js';
-import { BACKEND_REQUESTS } from '../../tf/backend.js';
 import { fromRoot } from '../../util/paths.js';
-import { backendFlag, type Command } from '../command.js';
+import { activateBackend } from '../backend-setup.js';
+import type { Command } from '../command.js';
+import { backendOption } from '../common-options.js';
+import { readFlags } from '../flags.js';
+import { defineOptions } from '../options.js';
 
 /** The seed's training-step goldens shipped with the project (copied from the shared reference set). */
 export const SHIPPED_TRAIN_STEP_GOLDENS = 'test/fixtures/seed-goldens/train-step';
+
+const OPTIONS = defineOptions({
+  backend: backendOption('cpu', 'TF.js backend (wasm lacks the convolution gradients)'),
+});
 
 export const verifyTrainStepCommand: Command = {
   name: 'verify-train-step',
@@ -20,16 +26,11 @@ AdamW. Compared: every loss term, the forward outputs, the gradient of every tra
 parameter updates (per element, and sums/norms of the full tensors), BatchNorm running statistics
 and num_batches_tracked, and AdamW moments, with tolerances read from the set's
 tolerance_hints.json. Prints the worst error per group; exits 1 when any is out of tolerance.
-Run it on the backend you train with (tfjs-node-gpu for the GPU path).
-
-  --backend B      TF.js backend: ${BACKEND_REQUESTS.join(' | ')} (default cpu; wasm lacks
-                   the convolution gradients)`,
-  options: {
-    backend: { type: 'string' },
-  },
+Run it on the backend you train with (tfjs-node-gpu for the GPU path).`,
+  options: OPTIONS,
   positionals: { min: 0, max: 1 },
   async run(args, ctx) {
-    const backend = await activateBackend(backendFlag(args, 'cpu'), ctx.log);
+    const backend = await activateBackend(readFlags(args, OPTIONS).choice('backend'), ctx.log);
     const dir = args.positionals[0] ?? fromRoot(SHIPPED_TRAIN_STEP_GOLDENS);
     const report = await verifyTrainStep(dir, ctx.log);
     const { checks, ...summary } = report;
