@@ -17,6 +17,7 @@ import { isBetter } from '../src/train/validation.js';
 import { renderCurves } from '../src/train/curves-svg.js';
 import { parseArgs } from 'node:util';
 import type { ParsedArgs } from '../src/cli/command.js';
+import { COMMON_OPTIONS, parseArgsOptions } from '../src/cli/options.js';
 import { commands } from '../src/cli/registry.js';
 import { UserError } from '../src/util/errors.js';
 import { runCli } from './helpers/cli.js';
@@ -244,7 +245,7 @@ test('train --stage debias starts from the stage-1 best weights, adds Wv, loads 
 async function commandError(argv: string[]): Promise<string> {
   const [name, ...rest] = argv;
   const cmd = commands.find((c) => c.name === name)!;
-  const parsed = parseArgs({ args: rest, options: { ...cmd.options, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const parsed = parseArgs({ args: rest, options: parseArgsOptions({ ...cmd.options, ...COMMON_OPTIONS }), allowPositionals: true, strict: true });
   try {
     await cmd.run({ values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals }, { json: false, log: () => {} });
   } catch (err) {
