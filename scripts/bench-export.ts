@@ -17,7 +17,7 @@ import { toCaffeNhwcBatch } from '../src/data/images/index.js';
 import { batchRecipes } from '../src/data/text/batch.js';
 import { loadVocabulary } from '../src/data/text/vocabulary.js';
 import { exportModel } from '../src/export/export-model.js';
-import { readExportManifest } from '../src/export/manifest.js';
+import { readExportManifest } from '../src/model-format/manifest.js';
 import { debiasSetup, paramStoreOf } from '../src/export/model-weights.js';
 import { openSession, runImageEncoder, runRecipeEncoder } from '../src/export/onnx-run.js';
 import { relativeError } from '../src/export/parity.js';
@@ -27,7 +27,7 @@ import { fillTo, imageBatch, loadSplitInputs, randomRecipes } from '../src/expor
 import { presetConfig } from '../src/model/config.js';
 import { modelParamSpecs } from '../src/model/param-spec.js';
 import { ParamStore } from '../src/model/param-store.js';
-import { saveCheckpoint } from '../src/train/checkpoint.js';
+import { saveCheckpoint } from '../src/model-format/checkpoint.js';
 import { selectBackend } from '../src/tf/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';

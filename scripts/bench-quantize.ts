@@ -14,9 +14,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { loadTestCrop } from '../src/data/images/index.js';
-import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../src/export/io-spec.js';
+import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../src/model-format/io-spec.js';
 import { loadRecipeIndex } from '../src/index/store.js';
-import { openExportedModel } from '../src/runtime/exported-model.js';
+import { openExportedModel } from '../src/model-format/exported-model.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
 

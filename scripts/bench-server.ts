@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { RecipeDataset } from '../src/data/dataset.js';
 import { loadTestCrop, type RgbImage } from '../src/data/images/index.js';
 import { exportModel } from '../src/export/export-model.js';
-import { readExportManifest } from '../src/export/manifest.js';
+import { readExportManifest } from '../src/model-format/manifest.js';
 import { openSession, runImageEncoder } from '../src/export/onnx-run.js';
 import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { selectBackend } from '../src/tf/backend.js';

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/model-format/checkpoint.js';
 import { DataFileError } from '../src/util/errors.js';
 
 test('checkpoint round trip keeps every group, name, shape and value; corrupt files are refused', async () => {

@@ -11,7 +11,7 @@ import { encodeRecipe } from '../src/data/text/encode.js';
 import { loadVocabulary } from '../src/data/text/vocabulary.js';
 import type { RankMetrics } from '../src/eval/metrics.js';
 import { evaluateRetrieval, type RetrievalEvaluation } from '../src/eval/protocol.js';
-import type { ExportManifest } from '../src/export/manifest.js';
+import type { ExportManifest } from '../src/model-format/manifest.js';
 import { openSession, runImageEncoder, runRecipeEncoder } from '../src/export/onnx-run.js';
 import type { EvaluationReport } from '../src/eval/report.js';
 import { runCli } from './helpers/cli.js';

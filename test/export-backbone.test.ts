@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../src/tf/backend.js';
 import { exportModel } from '../src/export/export-model.js';
-import { readExportManifest } from '../src/export/manifest.js';
+import { readExportManifest } from '../src/model-format/manifest.js';
 import { verifyExport } from '../src/export/verify.js';
 import { PARITY_TOLERANCE } from '../src/export/parity.js';
 import { createTinyRun } from './helpers/export-run.js';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/tf/backend.js';
 import { exportModel } from '../src/export/export-model.js';
 import { buildImageHeadModel } from '../src/export/image-graph.js';
-import { checkManifestFiles, readExportManifest } from '../src/export/manifest.js';
+import { checkManifestFiles, readExportManifest } from '../src/model-format/manifest.js';
 import { debiasSetup, exportParamsOf, paramStoreOf } from '../src/export/model-weights.js';
 import { openSession, runImageHead } from '../src/export/onnx-run.js';
 import { randomFeatureMaps } from '../src/export/verify-cases.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { writePickleFile } from '../src/data/pickle.js';
 import { ExportParams } from '../src/export/export-params.js';
-import { checkManifestFiles, readExportManifest } from '../src/export/manifest.js';
+import { checkManifestFiles, readExportManifest } from '../src/model-format/manifest.js';
 import { relativeError } from '../src/export/parity.js';
 import { CheckpointTensors, findStateDict } from '../src/import/checkpoint-tensors.js';
 import { importSeedCheckpoint, projectDictionary } from '../src/import/import-checkpoint.js';

@@ -11,6 +11,8 @@ import { tensor32 } from '../src/onnx/weights.js';
 import { canMerge, mergeInputs, splitOutputs } from '../src/runtime/batching.js';
 import { InferenceError, PoolClosedError, QueueFullError } from '../src/runtime/errors.js';
 import { InferencePool } from '../src/runtime/inference-pool.js';
+import { openModelPools } from '../src/runtime/model-pools.js';
+import type { ExportedModel } from '../src/model-format/exported-model.js';
 import { cudaUnavailableReason } from '../src/runtime/session-factory.js';
 import type { TensorMap, TensorValue } from '../src/runtime/tensor-value.js';
 import { DataFileError, UserError } from '../src/util/errors.js';
@@ -169,6 +171,51 @@ test('pool: auto falls back to CPU with one log line; cuda fails clearly; a miss
   });
   await assert.rejects(InferencePool.create({ modelPath: path.join(dir, 'nope.onnx'), workers: 1 }), DataFileError);
   await assert.rejects(InferencePool.create({ modelPath: featureModel, workers: 0 }), /workers must be an integer >= 1/);
+});
+
+test('openModelPools: the recipe pool runs where the image pool settled (auto resolved once); a pool that cannot start closes the other', async () => {
+  // The two graph paths are all openModelPools reads of an export.
+  const model = { dir, imageEncoderPath: featureModel, recipeEncoderPath: tokenModel } as unknown as ExportedModel;
+  const lines: string[] = [];
+  const pools = await openModelPools(model, { device: 'auto', image: { workers: 1 }, recipe: { workers: 1 }, log: (l) => lines.push(l) });
+  try {
+    assert.equal(pools.recipe.provider, pools.image.provider);
+    assert.equal(pools.provider, pools.image.provider);
+    assert.ok(lines.filter((l) => /CUDA execution provider unavailable/.test(l)).length <= 1, lines.join('\n'));
+    const rng = new SeededRandom(3);
+    const image = await pools.image.run({ x: { type: 'float32', dims: [1, WIDTH], data: randomFloats(rng, WIDTH) } });
+    assert.deepEqual(image.y.dims, [1, OUT]);
+    const recipe = await pools.recipe.run(tokenRequest(rng, 5));
+    assert.deepEqual(recipe.projected.dims, [1, OUT]);
+  } finally {
+    await pools.close();
+  }
+  await assert.rejects(pools.image.run({ x: { type: 'float32', dims: [1, WIDTH], data: new Float32Array(WIDTH) } }), PoolClosedError);
+  await assert.rejects(pools.recipe.run(tokenRequest(new SeededRandom(4), 3)), PoolClosedError);
+
+  const recipeOnly = await openModelPools(model, { device: 'cpu', recipe: { workers: 1 } });
+  assert.equal(recipeOnly.image, undefined);
+  assert.equal(recipeOnly.provider, 'cpu');
+  await recipeOnly.close();
+
+  // The recipe pool fails after the image pool started: the error goes on, and the image pool's
+  // worker is stopped, which a child process shows by exiting on its own (a live worker thread
+  // would keep it running until the timeout kills it).
+  const missing = path.join(dir, 'absent-recipe.onnx');
+  const script = `import { openModelPools } from ${JSON.stringify(path.resolve('dist/src/runtime/model-pools.js'))};
+const model = { dir: '', imageEncoderPath: ${JSON.stringify(featureModel)}, recipeEncoderPath: ${JSON.stringify(missing)} };
+try {
+  await openModelPools(model, { device: 'cpu', image: { workers: 1 }, recipe: { workers: 1 } });
+  console.log('opened');
+} catch (err) {
+  console.log(err.message);
+}`;
+  const scriptFile = path.join(dir, 'failing-pools.mjs');
+  await fs.writeFile(scriptFile, script);
+  const child = spawnSync(process.execPath, [scriptFile], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(child.signal, null, 'the child had to be killed: a pool was left running');
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), `${missing}: model file not found`);
 });
 
 test('CUDA is ruled out before onnxruntime is asked when its provider libraries are absent: a CPU start prints nothing on stderr', async () => {

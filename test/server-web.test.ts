@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { chromium, type Browser } from 'playwright-core';
-import type { ModelEvaluation } from '../src/export/model-evaluation.js';
+import type { ModelEvaluation } from '../src/model-format/model-evaluation.js';
 import { buildServer, type RetrievalServer } from '../src/server/app.js';
 import { createServerFixture, type ServerFixture } from './helpers/server-fixture.js';
 

@@ -10,7 +10,7 @@ import { encodeRecipe } from '../src/data/text/encode.js';
 import { forward } from '../src/model/forward.js';
 import { activateBackend } from '../src/cli/backend-setup.js';
 import { recipeTokens, disposeTokens } from '../src/train/batch-tensors.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { loadCheckpoint } from '../src/model-format/checkpoint.js';
 import { runDictionaryStage } from '../src/train/dictionary-stage.js';
 import type { DictionaryMeta } from '../src/train/dictionary-files.js';
 import { loadModelFolder } from '../src/train/model-folder.js';

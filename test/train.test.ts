@@ -6,7 +6,7 @@ import path from 'node:path';
 import { modelParamSpecs } from '../src/model/param-spec.js';
 import { ParamStore } from '../src/model/param-store.js';
 import { activateBackend } from '../src/cli/backend-setup.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { loadCheckpoint } from '../src/model-format/checkpoint.js';
 import { planEpoch } from '../src/train/epoch-plan.js';
 import { learningRateAt } from '../src/train/hyperparameters.js';
 import { readEpochMetrics, type EpochMetrics } from '../src/train/metrics-log.js';

@@ -1,5 +1,5 @@
-import { PRECISIONS, type Precision } from '../runtime/exported-model.js';
-import { readEvaluationFile, type ModelEvaluation } from '../export/model-evaluation.js';
+import { PRECISIONS, type Precision } from '../model-format/exported-model.js';
+import { readEvaluationFile, type ModelEvaluation } from '../model-format/model-evaluation.js';
 import { portablePath } from '../util/portable-path.js';
 import { FlagError, type ParsedArgs } from './flags.js';
 import type { Options, OptionSection } from './options.js';

@@ -1,6 +1,6 @@
 import { SPLITS, type Split } from '../data/recipe.js';
 import { DEVICES } from '../runtime/device.js';
-import { PRECISIONS } from '../runtime/exported-model.js';
+import { PRECISIONS } from '../model-format/exported-model.js';
 import { BACKEND_REQUESTS, type BackendRequest } from '../tf/backend-names.js';
 import { defineOptions } from './options.js';
 

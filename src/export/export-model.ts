@@ -12,15 +12,15 @@ import { buildImageEncoderModel, buildImageHeadModel } from './image-graph.js';
 import {
   IMAGE_ENCODER_FILE, IMAGE_HEAD_FILE, imageEncoderInterface, imageHeadInterface, LABELS_FILE, MANIFEST_FILE,
   RECIPE_ENCODER_FILE, recipeEncoderInterface, VOCAB_FILE,
-} from './io-spec.js';
-import { fileRecord, type ExportManifest, type FileRecord } from './manifest.js';
+} from '../model-format/io-spec.js';
+import { fileRecord, type ExportManifest, type FileRecord } from '../model-format/manifest.js';
 import { debiasEntry, manifestHeader, preprocessingEntries } from './manifest-blocks.js';
 import { debiasSetup, exportParamsOf, paramStoreOf } from './model-weights.js';
 import { buildRecipeEncoderModel } from './recipe-graph.js';
 import { TfReference } from './tfjs-reference.js';
 import { checkTranslatable } from './translatable.js';
 import { disposeTrainedModel, loadTrainedModel, type TrainedModel } from './trained-model.js';
-import type { ModelEvaluation } from './model-evaluation.js';
+import type { ModelEvaluation } from '../model-format/model-evaluation.js';
 
 /** Which image graphs to write: the composed encoder (backbone + head), the head alone, or both. */
 export type ImageExport = 'full' | 'head' | 'both';
@@ -35,7 +35,7 @@ export interface ExportOptions {
   backboneCheck?: boolean;
   /** TF.js backend of that check. */
   backend?: BackendRequest;
-  /** The model's measured quality, recorded in the manifest (see model-evaluation.ts). */
+  /** The model's measured quality, recorded in the manifest (see src/model-format/model-evaluation.ts). */
   evaluation?: ModelEvaluation;
   log?: (line: string) => void;
 }

@@ -13,7 +13,7 @@ import type { ExportParams } from './export-params.js';
 import {
   DEBIASED_OUTPUT, EMBEDDING_OUTPUT, FEATURE_MAP_SIZE, imageEncoderInterface, imageHeadInterface, LOGITS_OUTPUT,
   type GraphInterface,
-} from './io-spec.js';
+} from '../model-format/io-spec.js';
 import { decoderLayer, encoderLayer } from './transformer-graph.js';
 
 /**

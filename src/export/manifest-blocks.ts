@@ -2,12 +2,12 @@ import { RESIZE_KERNEL, SEED_GEOMETRY } from '../data/images/index.js';
 import type { ModelConfig } from '../model/config.js';
 import { KEEP_THRESHOLD } from '../model/debias.js';
 import { IR_VERSION, OPSET_VERSION } from '../onnx/proto.js';
-import { LABELS_FILE, TEXT_LIMITS, VOCAB_FILE } from './io-spec.js';
-import { EXPORT_FORMAT, EXPORT_VERSION, type ExportManifest } from './manifest.js';
+import { LABELS_FILE, TEXT_LIMITS, VOCAB_FILE } from '../model-format/io-spec.js';
+import { EXPORT_FORMAT, EXPORT_VERSION, type ExportManifest } from '../model-format/manifest.js';
 
 /**
  * The parts of manifest.json that `export` and `import-checkpoint` write alike, so the two kinds of
- * model folder cannot drift apart. Kept out of manifest.ts, which the server and setup import to
+ * model folder cannot drift apart. Kept out of model-format/manifest.ts, which the server and setup import to
  * read manifests: these builders pull in sharp (resize kernel) and TF.js (keep threshold).
  * Each returns its entries in manifest order; callers spread them in place, which keeps the JSON
  * key order (and so the file) unchanged.

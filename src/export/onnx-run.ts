@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { RecipeBatch } from '../data/text/batch.js';
 import type { RgbImage } from '../data/images/index.js';
-import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, FEATURE_MAP_INPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from './io-spec.js';
+import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, FEATURE_MAP_INPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../model-format/io-spec.js';
 import type { ImageHeadResult } from './tfjs-reference.js';
 
 /** Plain CPU sessions and typed runs of the exported graphs (verification and benchmarks). */

@@ -5,7 +5,7 @@ import { DataType, onnx, type OnnxTypes } from '../onnx/proto.js';
 import { COMPONENTS, LINE_COMPONENTS, type ComponentName, type LineComponentName } from '../model/components.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ExportParams } from './export-params.js';
-import { EMBEDDING_OUTPUT, recipeEncoderInterface } from './io-spec.js';
+import { EMBEDDING_OUTPUT, recipeEncoderInterface } from '../model-format/io-spec.js';
 import { encoderLayer, keyScoreBias } from './transformer-graph.js';
 
 /**

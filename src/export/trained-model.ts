@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { validateModelConfig, type ModelConfig } from '../model/config.js';
-import { loadCheckpoint, hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
+import { loadCheckpoint, hasCheckpoint, readCheckpointManifest } from '../model-format/checkpoint.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { readTextIfPresent } from '../util/read-if-present.js';
 import { sha256File } from '../util/sha256.js';

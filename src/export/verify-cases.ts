@@ -6,7 +6,7 @@ import type { LineListBatch, RecipeBatch } from '../data/text/batch.js';
 import { encodeRecipe, type EncodedRecipe } from '../data/text/encode.js';
 import type { Vocabulary } from '../data/text/vocabulary.js';
 import { SeededRandom } from '../util/random.js';
-import { TEXT_LIMITS } from './io-spec.js';
+import { TEXT_LIMITS } from '../model-format/io-spec.js';
 
 /** Inputs of the parity checks: real demo recipes and photos, random ones, and named edge cases. */
 

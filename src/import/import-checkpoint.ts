@@ -3,8 +3,8 @@ import path from 'node:path';
 import { readIng2Label } from '../data/label-files.js';
 import { loadVocabulary } from '../data/text/vocabulary.js';
 import { ExportParams, isTrainingOnlyParam } from '../export/export-params.js';
-import { IMAGE_ENCODER_FILE, LABELS_FILE, MANIFEST_FILE, RECIPE_ENCODER_FILE, VOCAB_FILE } from '../export/io-spec.js';
-import { fileRecord, type FileRecord } from '../export/manifest.js';
+import { IMAGE_ENCODER_FILE, LABELS_FILE, MANIFEST_FILE, RECIPE_ENCODER_FILE, VOCAB_FILE } from '../model-format/io-spec.js';
+import { fileRecord, type FileRecord } from '../model-format/manifest.js';
 import { recipeEncoderModelProto } from '../export/recipe-graph.js';
 import { sinePositionValues } from '../model/sine-position.js';
 import type { ModelConfig } from '../model/config.js';
@@ -20,7 +20,7 @@ import { modelPieces, writePieces } from './onnx-stream.js';
 import { seedImageEncoderModel } from './seed-graphs.js';
 import { planSeedImport, POSITION_BUFFER, SEED_DEFAULT_HEADS, type SeedImportPlan } from './seed-state-dict.js';
 import { TorchCheckpoint } from './torch-checkpoint.js';
-import type { ModelEvaluation } from '../export/model-evaluation.js';
+import type { ModelEvaluation } from '../model-format/model-evaluation.js';
 
 /**
  * `import-checkpoint`: the seed's PyTorch checkpoint (+ its ingredient dictionary, vocabulary and
@@ -42,7 +42,7 @@ export interface ImportOptions {
   modelId?: string;
   recipeHeads?: number;
   classifierHeads?: number;
-  /** The model's measured quality, recorded in the manifest (see src/export/model-evaluation.ts). */
+  /** The model's measured quality, recorded in the manifest (see src/model-format/model-evaluation.ts). */
   evaluation?: ModelEvaluation;
   log?: (line: string) => void;
 }

@@ -1,6 +1,6 @@
-import { IMAGE_ENCODER_FILE, imageEncoderInterface, RECIPE_ENCODER_FILE, recipeEncoderInterface } from '../export/io-spec.js';
-import type { ExportManifest, FileRecord } from '../export/manifest.js';
-import type { ModelEvaluation } from '../export/model-evaluation.js';
+import { IMAGE_ENCODER_FILE, imageEncoderInterface, RECIPE_ENCODER_FILE, recipeEncoderInterface } from '../model-format/io-spec.js';
+import type { ExportManifest, FileRecord } from '../model-format/manifest.js';
+import type { ModelEvaluation } from '../model-format/model-evaluation.js';
 import { debiasEntry, manifestHeader, preprocessingEntries } from '../export/manifest-blocks.js';
 import type { ModelConfig } from '../model/config.js';
 import { portablePath } from '../util/portable-path.js';

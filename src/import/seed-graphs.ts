@@ -1,6 +1,6 @@
 import { declareImageOutputs, emitImageHead, type ImageGraphOptions } from '../export/image-graph.js';
 import type { ExportParams } from '../export/export-params.js';
-import { imageEncoderInterface } from '../export/io-spec.js';
+import { imageEncoderInterface } from '../model-format/io-spec.js';
 import { attr } from '../onnx/attributes.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { OnnxTypes } from '../onnx/proto.js';
@@ -9,7 +9,7 @@ import { BACKBONE_PREFIX } from './seed-state-dict.js';
 import { emitImageNetPreprocess, emitTorchvisionResNet50 } from './torchvision-resnet-graph.js';
 
 /**
- * The two graphs of an imported seed model, with the export's interface (src/export/io-spec.ts):
+ * The two graphs of an imported seed model, with the export's interface (src/model-format/io-spec.ts):
  * the head, classifier, debiasing and recipe encoder are the exporter's own emitters; only the
  * trunk differs (torchvision ResNet-50 with ImageNet normalisation instead of the Keras one).
  * Only the image encoder is built here; recipe_encoder.onnx is the exporter's recipeEncoderModelProto.

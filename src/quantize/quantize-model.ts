@@ -4,8 +4,8 @@ import * as ort from 'onnxruntime-node';
 import { RecipeDataset } from '../data/dataset.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, loadTestCrop } from '../data/images/index.js';
 import type { Split } from '../data/recipe.js';
-import { IMAGE_INPUT, IMAGE_SIZE, MANIFEST_FILE } from '../export/io-spec.js';
-import { modelManifestSha256, readExportManifest, type ExportManifest } from '../export/manifest.js';
+import { IMAGE_INPUT, IMAGE_SIZE, MANIFEST_FILE } from '../model-format/io-spec.js';
+import { modelManifestSha256, readExportManifest, type ExportManifest, type QuantizedGraphRecord } from '../model-format/manifest.js';
 import { onnx } from '../onnx/proto.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UserError } from '../util/errors.js';
@@ -16,13 +16,8 @@ import { insertQdq, quantizationTargets, type QdqSummary } from './qdq-graph.js'
 
 export const INT8_IMAGE_ENCODER_FILE = 'image_encoder.int8.onnx';
 
-/** manifest.json's record of the int8 image encoder (`quantized.int8`). */
-export interface QuantizedEncoderRecord {
-  file: string;
-  sha256: string;
-  bytes: number;
-  /** The float32 graph it was made from. */
-  source: { file: string; sha256: string };
+/** manifest.json's record of the int8 image encoder (`quantized.int8`), as quantize writes it. */
+export interface QuantizedEncoderRecord extends QuantizedGraphRecord {
   scheme: string;
   nodes: QdqSummary;
   calibration: {

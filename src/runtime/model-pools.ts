@@ -1,4 +1,4 @@
-import type { ExportedModel } from './exported-model.js';
+import type { ExportedModel } from '../model-format/exported-model.js';
 import { InferencePool, type InferencePoolOptions } from './inference-pool.js';
 import { RECIPE_PADDING } from './recipe-tensors.js';
 import type { Device, Provider } from './session-factory.js';

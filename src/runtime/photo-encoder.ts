@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { loadTestCrop, type RgbImage } from '../data/images/index.js';
-import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../export/io-spec.js';
+import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../model-format/io-spec.js';
 import type { InferencePool } from './inference-pool.js';
 import { Semaphore, WeightedSemaphore } from './semaphore.js';
 

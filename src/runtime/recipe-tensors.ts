@@ -5,7 +5,7 @@ import type { Vocabulary } from '../data/text/vocabulary.js';
 import type { PaddingRules } from './batching.js';
 import type { InferencePool } from './inference-pool.js';
 import type { TensorMap } from './tensor-value.js';
-import { EMBEDDING_OUTPUT } from '../export/io-spec.js';
+import { EMBEDDING_OUTPUT } from '../model-format/io-spec.js';
 
 /** Requests of different recipes may differ in every length: pad words and lines with 0 when merged. */
 export const RECIPE_PADDING: PaddingRules = {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { Precision } from '../runtime/exported-model.js';
+import type { Precision } from '../model-format/exported-model.js';
 import type { Device } from '../runtime/session-factory.js';
 import { DEFAULT_MAX_PIXELS } from '../data/images/index.js';
 

@@ -6,7 +6,7 @@ import { openModelPools } from '../runtime/model-pools.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { resolveRecordedPath } from '../util/portable-path.js';
 import type { ServerConfig } from './config.js';
-import { openExportedModel, type ExportedModel } from '../runtime/exported-model.js';
+import { openExportedModel, type ExportedModel } from '../model-format/exported-model.js';
 import { ImageCatalog } from './image-catalog.js';
 import { PhotoEncoder } from '../runtime/photo-encoder.js';
 import { SearchService } from './search-service.js';

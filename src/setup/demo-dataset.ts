@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RecipeDataset } from '../data/dataset.js';
 import { SPLITS, type Split } from '../data/recipe.js';
-import { fileRecord, type FileRecord } from '../export/manifest.js';
+import { fileRecord, type FileRecord } from '../model-format/manifest.js';
 import { UserError } from '../util/errors.js';
 
 /** The demo dataset as setup indexes it: every split, with and without photos. */

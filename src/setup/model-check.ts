@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { MANIFEST_FILE } from '../export/io-spec.js';
-import { fileRecord, modelManifestSha256, readExportManifest, type ExportManifest } from '../export/manifest.js';
+import { MANIFEST_FILE } from '../model-format/io-spec.js';
+import { fileRecord, modelManifestSha256, readExportManifest, type ExportManifest } from '../model-format/manifest.js';
 import { packageRoot } from '../util/paths.js';
 import { resolveRecordedPath } from '../util/portable-path.js';
 import { readLabels, type ModelSource } from './model-source.js';

@@ -2,11 +2,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readLayersModelDir } from '../backbone/weights-io.js';
 import { resnetModelDir } from '../onnx/keras-resnet.js';
-import { hasCheckpoint, readCheckpointManifest } from '../train/checkpoint.js';
+import { hasCheckpoint, readCheckpointManifest } from '../model-format/checkpoint.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { sha256File } from '../util/sha256.js';
 import { portablePath } from '../util/portable-path.js';
-import { readEvaluationFile, type ModelEvaluation } from '../export/model-evaluation.js';
+import { readEvaluationFile, type ModelEvaluation } from '../model-format/model-evaluation.js';
 import { DEMO_EVALUATION } from './paths.js';
 
 /**

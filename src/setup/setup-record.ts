@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { FileRecord } from '../export/manifest.js';
+import type { FileRecord } from '../model-format/manifest.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { DataFileError } from '../util/errors.js';
 import { readTextIfPresent } from '../util/read-if-present.js';

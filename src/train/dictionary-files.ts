@@ -2,7 +2,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../model/config.js';
 import { DataFileError } from '../util/errors.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../model-format/checkpoint.js';
 
 export const DICTIONARY_GROUP = 'dictionary';
 export const DICTIONARY_TENSOR = 'D';

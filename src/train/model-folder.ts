@@ -6,7 +6,7 @@ import { modelParamSpecs } from '../model/param-spec.js';
 import { ParamStore } from '../model/param-store.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { sha256File } from '../util/sha256.js';
-import { hasCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { hasCheckpoint, loadCheckpoint } from '../model-format/checkpoint.js';
 import { loadDictionary, type DictionaryMeta } from './dictionary-files.js';
 import {
   pathExists, readLabelNames, readRunInfo, runPaths, type ModelCheckpointMeta, type RunInfo,

@@ -11,7 +11,7 @@ import { fromRoot } from '../util/paths.js';
 import { portablePath, resolveRecordedPath } from '../util/portable-path.js';
 import { sha256File } from '../util/sha256.js';
 import { AdamW } from './adamw.js';
-import { hasCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { hasCheckpoint, loadCheckpoint } from '../model-format/checkpoint.js';
 import { loadDictionary } from './dictionary-files.js';
 import { openFeatureViews, type FeatureViews } from './feature-views.js';
 import { defaultHyperparameters, type Hyperparameters, type Stage } from './hyperparameters.js';

@@ -4,7 +4,7 @@ import { formatDuration } from '../features/progress.js';
 import { forward } from '../model/forward.js';
 import type { FeatureRow } from '../features/feature-rows.js';
 import { disposeTokens, featureTensor, multiHot, recipeTokens } from './batch-tensors.js';
-import { saveCheckpoint } from './checkpoint.js';
+import { saveCheckpoint } from '../model-format/checkpoint.js';
 import { renderCurves } from './curves-svg.js';
 import { planEpoch, stepDropoutSeed, type PlannedExample } from './epoch-plan.js';
 import { learningRateAt } from './hyperparameters.js';

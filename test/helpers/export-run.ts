@@ -7,7 +7,7 @@ import { buildVocabulary, saveVocabulary } from '../../src/data/text/vocabulary.
 import { presetConfig, type ModelConfig } from '../../src/model/config.js';
 import { modelParamSpecs } from '../../src/model/param-spec.js';
 import { ParamStore } from '../../src/model/param-store.js';
-import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { saveCheckpoint } from '../../src/model-format/checkpoint.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { fromRoot } from '../../src/util/paths.js';
 

@@ -4,9 +4,9 @@ import { exportModel } from '../../src/export/export-model.js';
 import { emitImageHead } from '../../src/export/image-graph.js';
 import {
   DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_ENCODER_FILE, imageEncoderInterface, LOGITS_OUTPUT, MANIFEST_FILE,
-} from '../../src/export/io-spec.js';
-import { fileRecord, type ExportManifest } from '../../src/export/manifest.js';
-import type { ModelEvaluation } from '../../src/export/model-evaluation.js';
+} from '../../src/model-format/io-spec.js';
+import { fileRecord, type ExportManifest } from '../../src/model-format/manifest.js';
+import type { ModelEvaluation } from '../../src/model-format/model-evaluation.js';
 import { debiasSetup, exportParamsOf, paramStoreOf } from '../../src/export/model-weights.js';
 import { disposeTrainedModel, loadTrainedModel } from '../../src/export/trained-model.js';
 import { attr } from '../../src/onnx/attributes.js';

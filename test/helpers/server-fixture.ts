@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RecipeDataset } from '../../src/data/dataset.js';
 import type { Recipe } from '../../src/data/recipe.js';
-import type { ModelEvaluation } from '../../src/export/model-evaluation.js';
+import type { ModelEvaluation } from '../../src/model-format/model-evaluation.js';
 import { buildDatasetIndex } from '../../src/index/runners/dataset-index.js';
 import { fromRoot } from '../../src/util/paths.js';
 import { runCli } from './cli.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { RankMetrics } from '../../eval/metrics.js';
-import { MANIFEST_FILE } from '../../export/io-spec.js';
+import { MANIFEST_FILE } from '../../model-format/io-spec.js';
 import { evaluateExport } from '../../eval/runners/evaluate-export.js';
 import type { EvaluationReport } from '../../eval/report.js';
 import { evaluateModel } from '../../eval/runners/evaluate-model.js';

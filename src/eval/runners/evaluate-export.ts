@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { RecipeDataset } from '../../data/dataset.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS } from '../../data/images/index.js';
 import { embeddingMatrix } from '../embeddings.js';
-import { openExportedModel, type Precision } from '../../runtime/exported-model.js';
+import { openExportedModel, type Precision } from '../../model-format/exported-model.js';
 import { openModelPools } from '../../runtime/model-pools.js';
 import { PhotoEncoder } from '../../runtime/photo-encoder.js';
 import type { Device } from '../../runtime/session-factory.js';

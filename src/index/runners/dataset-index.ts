@@ -10,7 +10,7 @@ import { openModelPools } from '../../runtime/model-pools.js';
 import type { Device, Provider } from '../../runtime/session-factory.js';
 import { UserError } from '../../util/errors.js';
 import { portablePath } from '../../util/portable-path.js';
-import { openExportedModel } from '../../runtime/exported-model.js';
+import { openExportedModel } from '../../model-format/exported-model.js';
 import { embedRecipes } from '../../runtime/recipe-tensors.js';
 
 export interface DatasetIndexOptions {

@@ -3,7 +3,7 @@ import type { ServerContext } from '../context.js';
 import type { ErrorCode } from '../error-catalogue.js';
 import { errorResponses } from '../api-docs.js';
 import { healthSchema, infoSchema, readySchema } from '../response-schemas.js';
-import { evaluationSummary } from '../../export/model-evaluation.js';
+import { evaluationSummary } from '../../model-format/model-evaluation.js';
 import { componentVersions } from '../versions.js';
 
 export function registerStatusRoutes(app: FastifyInstance, ctx: ServerContext, serverVersion: string): void {

@@ -1,9 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadVocabulary, type Vocabulary } from '../data/text/vocabulary.js';
-import { checkManifestFiles, modelManifestSha256, readExportManifest, type ExportedGraph, type ExportManifest } from '../export/manifest.js';
-import { MANIFEST_FILE } from '../export/io-spec.js';
-import type { QuantizedEncoderRecord } from '../quantize/quantize-model.js';
+import { checkManifestFiles, modelManifestSha256, readExportManifest, type ExportedGraph, type ExportManifest, type QuantizedGraphRecord } from './manifest.js';
+import { MANIFEST_FILE } from './io-spec.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { sha256File } from '../util/sha256.js';
 
@@ -34,7 +33,7 @@ export interface ExportedModel {
 export async function openExportedModel(dir: string, opts: { precision?: Precision } = {}): Promise<ExportedModel> {
   const precision = opts.precision ?? 'fp32';
   if (!PRECISIONS.includes(precision)) throw new UserError(`unknown precision "${String(precision)}" (choose one of ${PRECISIONS.join(', ')})`);
-  const manifest = await readExportManifest(dir) as ExportManifest & { quantized?: { int8?: QuantizedEncoderRecord } };
+  const manifest = await readExportManifest(dir) as ExportManifest & { quantized?: { int8?: QuantizedGraphRecord } };
   await checkManifestFiles(dir, manifest);
   const manifestBytes = await fs.readFile(path.join(dir, MANIFEST_FILE));
   const vocab = await loadVocabulary(path.join(dir, manifest.vocabulary.file));
@@ -68,7 +67,7 @@ async function readLabels(file: string, count: number): Promise<string[]> {
 }
 
 /** The int8 image encoder recorded by `quantize`, checked against its sha256. */
-async function int8EncoderPath(dir: string, record: QuantizedEncoderRecord | undefined): Promise<string> {
+async function int8EncoderPath(dir: string, record: QuantizedGraphRecord | undefined): Promise<string> {
   if (!record) throw new UserError(`${dir}: no int8 image encoder; make one with: recipe-retrieval quantize --model ${dir} <dataset-root>`);
   const file = path.join(dir, record.file);
   const sha = await sha256File(file).catch(() => undefined);

@@ -69,6 +69,18 @@ export interface ExportManifest {
 }
 
 /**
+ * A graph `quantize` adds beside the exported ones (manifest.json's `quantized.int8`): what a reader
+ * needs to find and check it. quantize/quantize-model.ts records more (scheme, nodes, calibration).
+ */
+export interface QuantizedGraphRecord {
+  file: string;
+  sha256: string;
+  bytes: number;
+  /** The float32 graph it was made from. */
+  source: { file: string; sha256: string };
+}
+
+/**
  * The model's identity as indexes record it: the sha256 of manifest.json as export wrote it.
  * `quantize` adds a `quantized` block (a new graph beside the others, none of them changed), so
  * that block is left out: an index built before quantizing still belongs to the model.
