@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Parser, BufferReader } from 'pickleparser';
-import { readPickleFile, type PickleValue } from '../src/data/pickle.js';
-import { scanPickle } from '../src/data/pickle-scan.js';
+import { readPickleFile, type PickleValue } from '../src/data/pickle/pickle.js';
+import { scanPickle } from '../src/data/pickle/scan.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
 

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { RecipeDataset } from '../src/data/dataset.js';
-import { writePickleFile } from '../src/data/pickle.js';
+import { writePickleFile } from '../src/data/pickle/pickle.js';
 import { findStateDict } from '../src/import/checkpoint-tensors.js';
 import { TorchCheckpoint } from '../src/import/torch-checkpoint.js';
 import { buildServer } from '../src/server/app.js';

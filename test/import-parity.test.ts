@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { writePickleFile } from '../src/data/pickle.js';
+import { writePickleFile } from '../src/data/pickle/pickle.js';
 import { ExportParams } from '../src/export/export-params.js';
 import { checkManifestFiles, readExportManifest } from '../src/model-format/manifest.js';
 import { relativeError } from '../src/export/parity.js';

@@ -9,7 +9,7 @@ import { parseIngredientLine } from '../src/data/labels/ingredient-parser.js';
 import { prepareLabels } from '../src/data/labels/prepare-labels.js';
 import { singularise } from '../src/data/labels/singularise.js';
 import { readId2Labels, readId2Pos, readIng2Label } from '../src/data/label-files.js';
-import { writePickleFile } from '../src/data/pickle.js';
+import { writePickleFile } from '../src/data/pickle/pickle.js';
 import { UserError } from '../src/util/errors.js';
 import { fromRoot } from '../src/util/paths.js';
 import { python } from './helpers/python.js';

@@ -12,8 +12,8 @@ import {
   readPickleFile,
   writePickleFile,
   type PickleValue,
-} from '../src/data/pickle.js';
-import { PickleEncodeError, encodeLong } from '../src/data/pickle-writer.js';
+} from '../src/data/pickle/pickle.js';
+import { PickleEncodeError, encodeLong } from '../src/data/pickle/writer.js';
 import { DataFileError } from '../src/util/errors.js';
 import { fromRoot } from '../src/util/paths.js';
 

@@ -74,7 +74,7 @@ test('--backbone-weights: a torchvision ResNet state_dict (zip format, fc includ
   const os = await import('node:os');
   const path = await import('node:path');
   const { TorchCheckpointWriter } = await import('../src/import/torch-zip-writer.js');
-  const { pyOrderedDict } = await import('../src/import/python-pickler.js');
+  const { pyOrderedDict } = await import('../src/data/pickle/python-pickler.js');
   const { initialFineTuneModel } = await import('../src/train/fine-tune/fine-tune-model.js');
   const { loadTorchvisionBackbone } = await import('../src/train/fine-tune/torchvision-weights.js');
   const { presetConfig } = await import('../src/model/config.js');

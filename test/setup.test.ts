@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { RecipeDataset } from '../src/data/dataset.js';
 import type { ExportManifest } from '../src/model-format/manifest.js';
 import { evaluationSummary } from '../src/model-format/model-evaluation.js';
-import { writePickleFile } from '../src/data/pickle.js';
+import { writePickleFile } from '../src/data/pickle/pickle.js';
 import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { runSetup, type SetupSummary } from '../src/setup/run-setup.js';
 import { loadCheckpoint, readCheckpointManifest, saveCheckpoint } from '../src/model-format/checkpoint.js';

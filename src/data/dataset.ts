@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DataFileError, UserError } from '../util/errors.js';
-import { readPickleFile, type PickleValue } from './pickle.js';
+import { readPickleFile, type PickleValue } from './pickle/pickle.js';
 import type { Recipe, Split } from './recipe.js';
 
 /**

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DataFileError } from '../util/errors.js';
 import { describe } from './dataset.js';
-import { readPickleFile, type PickleValue } from './pickle.js';
+import { readPickleFile, type PickleValue } from './pickle/pickle.js';
 import type { Split } from './recipe.js';
 
 /** Find `ing2label_topk{K}.pkl` in a folder; with several, the one with the largest K. */

@@ -1,7 +1,7 @@
 import type { Tensor32 } from '../onnx/weights.js';
 import { DataFileError } from '../util/errors.js';
 import type { TorchCheckpoint } from './torch-checkpoint.js';
-import { TensorRef } from './torch-unpickler.js';
+import { TensorRef } from '../data/pickle/torch-unpickler.js';
 
 /** Where training scripts put the model's weights in the dict they save. */
 const STATE_DICT_KEYS = ['state_dict', 'model', 'model_state_dict'];

@@ -1,17 +1,17 @@
 import { promises as fs } from 'node:fs';
-import { parsePickle } from '../data/pickle.js';
+import { parsePickle } from '../data/pickle/pickle.js';
 import type { Tensor32 } from '../onnx/weights.js';
 import { DataFileError } from '../util/errors.js';
 import { sha256File } from '../util/sha256.js';
-import { streamIngredientDictionary } from './dictionary-stream.js';
-import { NumpyArray } from './numpy-values.js';
-import { createTorchResolvers } from './torch-unpickler.js';
-import { Float32RunningMean } from './vector-mean.js';
+import { streamIngredientDictionary } from '../data/pickle/dictionary-stream.js';
+import { NumpyArray } from '../data/pickle/numpy-values.js';
+import { createTorchResolvers } from '../data/pickle/torch-unpickler.js';
+import { Float32RunningMean } from '../util/vector-mean.js';
 
 /**
  * The seed's textual ingredient dictionary (`ingredient_dict_textual.pkl`, written by
  * create_textual_dictionary.py): a defaultdict label -> list of float32 numpy line vectors, and
- * D[c] = np.mean(dict[c], axis=0) as the stage-2 model computes it (vector-mean.ts).
+ * D[c] = np.mean(dict[c], axis=0) as the stage-2 model computes it (src/util/vector-mean.ts).
  * Keys come in scrambled order, so rows are placed by key, never by position.
  * The real file holds every training line's vector (GBs): above STREAM_THRESHOLD bytes it is
  * streamed (dictionary-stream.ts); smaller files go through the project's validating unpickler.

@@ -1,9 +1,11 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { parsePickle, parsePickleAt } from '../data/pickle.js';
+import { OP } from '../data/pickle/opcodes.js';
+import { parsePickle, parsePickleAt } from '../data/pickle/pickle.js';
+import { encodeLong } from '../data/pickle/writer.js';
 import { DataFileError, UserError } from '../util/errors.js';
 import { LEGACY_MAGIC_NUMBER, openLegacyCheckpoint } from './torch-legacy-checkpoint.js';
-import { createTorchResolvers, TensorRef, type StorageRef } from './torch-unpickler.js';
+import { createTorchResolvers, TensorRef, type StorageRef } from '../data/pickle/torch-unpickler.js';
 import { ZipArchive, type ZipEntry } from './zip-archive.js';
 
 /**
@@ -17,7 +19,8 @@ import { ZipArchive, type ZipEntry } from './zip-archive.js';
 
 const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
 /** Legacy torch.save starts with a pickled magic number: PROTO 2, LONG1 of 10 bytes 0x1950a86a20f9469cfc6c. */
-const LEGACY_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
+const MAGIC_LONG = encodeLong(LEGACY_MAGIC_NUMBER);
+const LEGACY_MAGIC = Buffer.from([OP.PROTO, 2, OP.LONG1, MAGIC_LONG.length, ...MAGIC_LONG]);
 
 export type CheckpointFormat = 'zip' | 'legacy' | 'unknown';
 
@@ -45,7 +48,7 @@ export function detectCheckpointFormat(file: string): CheckpointFormat {
   if (head.subarray(0, 4).equals(ZIP_MAGIC)) return 'zip';
   if (head.subarray(0, LEGACY_MAGIC.length).equals(LEGACY_MAGIC)) return 'legacy';
   // torch.save(..., pickle_protocol=3 or 4) writes the same magic number at another protocol.
-  if (head[0] === 0x80) {
+  if (head[0] === OP.PROTO) {
     try {
       if (parsePickleAt(head, 0, file).value === LEGACY_MAGIC_NUMBER) return 'legacy';
     } catch {

@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { parsePickleAt, type PickleReadOptions } from '../data/pickle.js';
+import { parsePickleAt, type PickleReadOptions } from '../data/pickle/pickle.js';
 import { DataFileError } from '../util/errors.js';
 import type { StorageSource } from './torch-checkpoint.js';
-import { createTorchResolvers, type StorageRef } from './torch-unpickler.js';
+import { createTorchResolvers, type StorageRef } from '../data/pickle/torch-unpickler.js';
 
 /**
  * The legacy torch.save format (PyTorch before 1.6; torchvision's older ImageNet files such as

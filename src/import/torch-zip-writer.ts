@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { picklePython, PyGlobal, PyPersistentId, PyReduce, PyTuple, pyOrderedDict, type PyValue } from './python-pickler.js';
+import { picklePython, PyGlobal, PyPersistentId, PyReduce, PyTuple, pyOrderedDict, type PyValue } from '../data/pickle/python-pickler.js';
 
 /**
  * Writes checkpoints in torch.save's zip format (`train --fine-tune` saves seed-format checkpoints

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { prepareLabels } from '../../src/data/labels/prepare-labels.js';
-import { writePickleFile } from '../../src/data/pickle.js';
+import { writePickleFile } from '../../src/data/pickle/pickle.js';
 import { ROW_VALUES, type ViewTransform } from '../../src/features/cache-format.js';
 import { FeatureCacheWriter } from '../../src/features/cache-writer.js';
 import { encodeFloat16 } from '../../src/features/float16.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { id2LabelsFile, id2PosFile } from '../label-files.js';
-import { writePickleFile } from '../pickle.js';
+import { writePickleFile } from '../pickle/pickle.js';
 import type { Split } from '../recipe.js';
 import type { LabelTables } from './build-labels.js';
 

@@ -3,7 +3,7 @@
  * <unk>; the words sit in between. Model checkpoints index their word embedding with these ids, so a loaded file is
  * checked strictly rather than repaired.
  */
-import { readPickleFile, writePickleFile } from '../pickle.js';
+import { readPickleFile, writePickleFile } from '../pickle/pickle.js';
 import { DataFileError, UserError } from '../../util/errors.js';
 import { tokenizeForVocab } from './tokenize.js';
 

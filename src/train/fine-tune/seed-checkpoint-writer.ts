@@ -1,4 +1,4 @@
-import { pyOrderedDict, type PyValue } from '../../import/python-pickler.js';
+import { pyOrderedDict, type PyValue } from '../../data/pickle/python-pickler.js';
 import { POSITION_BUFFER } from '../../import/seed-state-dict.js';
 import { TorchCheckpointWriter } from '../../import/torch-zip-writer.js';
 import { sinePositionValues } from '../../model/sine-position.js';

@@ -1,8 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { OP } from '../data/pickle-opcodes.js';
-import { DataFileError } from '../util/errors.js';
+import { OP } from './opcodes.js';
+import { DataFileError } from '../../util/errors.js';
 import { NumpyDType } from './numpy-values.js';
-import { Float32RunningMean } from './vector-mean.js';
+import { Float32RunningMean } from '../../util/vector-mean.js';
 
 /**
  * A streaming reader for the seed's ingredient dictionary pickle: {label: [float32 vector, ...]}.

@@ -1,10 +1,10 @@
-import { encodeLong } from '../data/pickle-writer.js';
-import { OP } from '../data/pickle-opcodes.js';
+import { encodeLong } from './writer.js';
+import { OP } from './opcodes.js';
 
 /**
  * A protocol-2 pickler for the object graphs torch.save writes: plain data plus globals, calls
  * (REDUCE, with BUILD state and dict items) and persistent ids (storages). encodePickle
- * (src/data/pickle-writer.ts) deliberately writes plain data only; this writer exists so tests and
+ * (writer.ts) deliberately writes plain data only; this writer exists so tests and
  * benchmarks can make real checkpoints (and dictionary pickles) without Python.
  */
 

@@ -1,22 +1,22 @@
 /**
  * Reading and writing Python pickles (Recipe1M splits, label maps, vocab.pkl).
  *
- * Reading runs pickleparser behind a validating scan (pickle-scan.ts) that also corrects the values
+ * Reading runs pickleparser behind a validating scan (scan.ts) that also corrects the values
  * pickleparser 0.2.1 gets wrong: ints outside int32 (negatives came out positive, >= 2^63 threw),
  * protocol-0 text values, and DICT with inline items. Ints are numbers while they are safe
  * integers and bigints beyond, so no value is ever rounded.
  */
 import { Parser } from 'pickleparser';
 import { promises as fs } from 'node:fs';
-import { DataFileError, UserError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { scanPickle, SUBSTITUTE_CODE_BASE } from './pickle-scan.js';
-import { PatchedPickleReader } from './pickle-reader.js';
-import { createPickleNameRegistry } from './pickle-names.js';
-import { encodePickle, type PickleWriteOptions } from './pickle-writer.js';
+import { DataFileError, UserError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { scanPickle, SUBSTITUTE_CODE_BASE } from './scan.js';
+import { PatchedPickleReader } from './parser-reader.js';
+import { createPickleNameRegistry } from './names.js';
+import { encodePickle, type PickleWriteOptions } from './writer.js';
 
-export { encodePickle, PickleEncodeError, type PickleWriteOptions } from './pickle-writer.js';
-export { createPickleNameRegistry } from './pickle-names.js';
+export { encodePickle, PickleEncodeError, type PickleWriteOptions } from './writer.js';
+export { createPickleNameRegistry } from './names.js';
 
 /** Values the project reads and writes. Python dicts are Maps (keys keep their type: str -> string, int -> number). */
 export type PickleValue = null | boolean | number | bigint | string | Uint8Array | PickleValue[] | Map<string | number, PickleValue>;

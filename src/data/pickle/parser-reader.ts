@@ -7,7 +7,7 @@
  * bytes values, so results do not pin the whole file buffer in memory.
  */
 import type { Parser } from 'pickleparser';
-import type { PicklePatch } from './pickle-scan.js';
+import type { PicklePatch } from './scan.js';
 
 export type PickleParserReader = Parameters<Parser['read']>[0];
 

@@ -6,7 +6,7 @@
  * Map key); Map -> dict with its keys' types; plain object -> dict with str keys.
  * No memo: a value referenced twice is written twice (cycles are an error).
  */
-import { OP } from './pickle-opcodes.js';
+import { OP } from './opcodes.js';
 
 export interface PickleWriteOptions {
   /** 2: readable by Python 2.3+; 4 (default): Python 3.4+, compact short strings, framed. */

@@ -1,5 +1,5 @@
 /**
- * Decoders for the opcode arguments that pickleparser 0.2.1 decodes wrongly (see pickle-scan.ts):
+ * Decoders for the opcode arguments that pickleparser 0.2.1 decodes wrongly (see scan.ts):
  * binary longs, protocol-0 number lines and protocol-0 string lines. Each throws a plain Error on
  * bad input; the scanner adds the file name and byte offset.
  */

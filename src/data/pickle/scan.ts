@@ -12,15 +12,17 @@
  *      FLOAT reads "inf" as NaN, UNICODE/STRING lines keep their escapes undecoded;
  *    - DICT with items on its mark (never written by CPython, legal from other picklers) sets
  *      properties on the Map instead of entries.
- *    The scanner decodes such records itself. The reader (pickle-reader.ts) then shows pickleparser
+ *    The scanner decodes such records itself. The reader (parser-reader.ts) then shows pickleparser
  *    a short substitute opcode sequence in their place: EXT4 with a code reserved for us
  *    (>= 2^31, which Python never writes) whose extension resolver returns the decoded value.
  *
  * Pickles from CPython at protocol 2+ of plain data only need patches for ints outside int32, so
  * the usual Recipe1M file gets none and parses at pickleparser's own speed.
  */
-import { DataFileError } from '../util/errors.js';
-import { OP, opcodeLabel } from './pickle-opcodes.js';
+import { DataFileError } from '../../util/errors.js';
+import {
+  CLOSER, COUNTED_1, COUNTED_4, COUNTED_8, FIXED, FIXED_SIZE, LAYOUT, LINE, MARK, OP, opcodeLabel, PLAIN, TWO_LINES,
+} from './opcodes.js';
 import {
   decodeLong,
   decodeRawUnicodeEscape,
@@ -28,7 +30,7 @@ import {
   parseFloatLine,
   parseIntLine,
   parseLongLine,
-} from './pickle-literals.js';
+} from './literals.js';
 
 /** Extension codes at or above this are substitutes for patched records (Python's codes are < 2^31). */
 export const SUBSTITUTE_CODE_BASE = 0x80000000;
@@ -57,35 +59,6 @@ function dictFromItems(items: unknown[]): Map<unknown, unknown> {
   for (let i = 0; i + 1 < items.length; i += 2) dict.set(items[i], items[i + 1]);
   return dict;
 }
-
-// How each opcode's record is laid out, as a 256-entry table (a switch on it beats Set lookups
-// on the millions of opcodes in a Recipe1M file).
-// Kind 0 (the table default) is an unknown opcode.
-const PLAIN = 1, MARK = 2, CLOSER = 3, FIXED = 4, LINE = 5, TWO_LINES = 6, COUNTED_1 = 7, COUNTED_4 = 8, COUNTED_8 = 9;
-const KIND = new Uint8Array(256);
-const FIXED_SIZE = new Uint8Array(256);
-function classify(kind: number, ops: number[], size = 0): void {
-  for (const op of ops) {
-    KIND[op] = kind;
-    FIXED_SIZE[op] = size;
-  }
-}
-classify(PLAIN, [
-  OP.STOP, OP.POP, OP.DUP, OP.NONE, OP.NEWTRUE, OP.NEWFALSE, OP.EMPTY_TUPLE, OP.TUPLE1, OP.TUPLE2, OP.TUPLE3,
-  OP.EMPTY_LIST, OP.APPEND, OP.EMPTY_DICT, OP.SETITEM, OP.EMPTY_SET, OP.REDUCE, OP.BUILD, OP.NEWOBJ,
-  OP.NEWOBJ_EX, OP.BINPERSID, OP.STACK_GLOBAL, OP.MEMOIZE, OP.NEXT_BUFFER, OP.READONLY_BUFFER,
-]);
-classify(MARK, [OP.MARK]);
-classify(CLOSER, [OP.TUPLE, OP.LIST, OP.DICT, OP.APPENDS, OP.SETITEMS, OP.ADDITEMS, OP.FROZENSET, OP.POP_MARK, OP.OBJ]);
-classify(FIXED, [OP.PROTO, OP.BININT1, OP.BINGET, OP.BINPUT, OP.EXT1], 1);
-classify(FIXED, [OP.BININT2, OP.EXT2], 2);
-classify(FIXED, [OP.BININT, OP.LONG_BINGET, OP.LONG_BINPUT, OP.EXT4], 4);
-classify(FIXED, [OP.BINFLOAT, OP.FRAME], 8);
-classify(LINE, [OP.INT, OP.LONG, OP.FLOAT, OP.STRING, OP.UNICODE, OP.GET, OP.PUT, OP.PERSID]);
-classify(TWO_LINES, [OP.GLOBAL, OP.INST]);
-classify(COUNTED_1, [OP.SHORT_BINSTRING, OP.SHORT_BINBYTES, OP.SHORT_BINUNICODE, OP.LONG1]);
-classify(COUNTED_4, [OP.BINSTRING, OP.BINBYTES, OP.BINUNICODE, OP.LONG4]);
-classify(COUNTED_8, [OP.BINUNICODE8, OP.BINBYTES8, OP.BYTEARRAY8]);
 
 export function scanPickle(bytes: Buffer, file: string): PickleScan {
   const n = bytes.length;
@@ -136,7 +109,7 @@ export function scanPickle(bytes: Buffer, file: string): PickleScan {
     at = pos;
     const op = bytes[pos++];
     let length: number;
-    switch (KIND[op]) {
+    switch (LAYOUT[op]) {
       case PLAIN:
         if (op === OP.STOP) {
           if (unsorted) patches.sort((a, b) => a.at - b.at);

@@ -1,4 +1,4 @@
-import { createPickleNameRegistry, type PickleNameResolver, type PicklePersistentResolver } from '../data/pickle.js';
+import { createPickleNameRegistry, type PickleNameResolver, type PicklePersistentResolver } from './pickle.js';
 import { numpyDType, numpyFromBuffer, numpyReconstruct, numpyScalar } from './numpy-values.js';
 
 /**
