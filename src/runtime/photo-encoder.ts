@@ -1,9 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import sharp from 'sharp';
-import { loadTestCrop, type RgbImage } from '../data/images/index.js';
+import { loadTestCrop, probeImage, type RgbImage } from '../data/images/index.js';
 import { DEBIASED_OUTPUT, EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../model-format/io-spec.js';
 import type { InferencePool } from './inference-pool.js';
 import { Semaphore, WeightedSemaphore } from './semaphore.js';
+import { addStage, type StageTrace } from './stage-trace.js';
+
+/** The pool's own stages: what is left of the encode time after them is the caller's resumption. */
+const POOL_STAGES = ['queue', 'merge', 'toWorker', 'tensor', 'ort', 'outputs', 'fromWorker', 'split'];
 
 export interface PhotoLimits {
   /** Largest upload accepted, in bytes. */
@@ -41,36 +44,42 @@ export class PhotoEncoder {
     this.pixels = new WeightedSemaphore(decodePixelBudget);
   }
 
-  async encode(photo: Uint8Array | string): Promise<EncodedPhoto> {
+  /** `trace` receives header, decodeWait (for a decode slot), decode (decode + crop) and the encode's stages. */
+  async encode(photo: Uint8Array | string, trace?: StageTrace): Promise<EncodedPhoto> {
     const started = performance.now();
-    const pixels = await headerPixels(photo, this.limits.maxPixels);
-    const crop = await this.pixels.use(pixels, () => this.decodes.use(() => loadTestCrop(photo, this.limits)));
+    // The header once (size, format, pixel count checked; decoding reuses it): what the decode will hold.
+    const probe = await probeImage(photo, this.limits);
+    const headerDone = performance.now();
+    addStage(trace, 'header', headerDone - started);
+    let decodeStarted = headerDone;
+    const crop = await this.pixels.use(probe.pixels, () => this.decodes.use(() => {
+      decodeStarted = performance.now();
+      return loadTestCrop(probe, this.limits);
+    }));
     const decoded = performance.now();
-    const out = await this.encodeCrop(crop);
+    addStage(trace, 'decodeWait', decodeStarted - headerDone);
+    addStage(trace, 'decode', decoded - decodeStarted);
+    const out = await this.encodeCrop(crop, trace);
     return { ...out, decodeMs: decoded - started, encodeMs: performance.now() - decoded };
   }
 
-  async encodeCrop(crop: RgbImage): Promise<PhotoEmbedding> {
-    const out = await this.pool.run({ [IMAGE_INPUT]: { type: 'uint8', dims: [1, IMAGE_SIZE, IMAGE_SIZE, 3], data: crop.data } });
+  /** `trace` receives the pool's stages and `resume`: from the pool's answer to this code running again. */
+  async encodeCrop(crop: RgbImage, trace?: StageTrace): Promise<PhotoEmbedding> {
+    const started = performance.now();
+    const poolTrace: StageTrace | undefined = trace ? {} : undefined;
+    // Our own copy of the crop (sharp's buffers cannot be moved between threads), handed to the pool:
+    // a memcpy here is cheaper than the structured clone a worker message would otherwise make.
+    const data = new Uint8Array(crop.data);
+    const out = await this.pool.run({ [IMAGE_INPUT]: { type: 'uint8', dims: [1, IMAGE_SIZE, IMAGE_SIZE, 3], data } }, { trace: poolTrace, handOver: true });
+    if (trace && poolTrace) {
+      for (const [stage, ms] of Object.entries(poolTrace)) addStage(trace, stage, ms);
+      const accounted = POOL_STAGES.reduce((sum, stage) => sum + (poolTrace[stage] ?? 0), 0);
+      addStage(trace, 'resume', performance.now() - started - accounted);
+    }
     return {
       embedding: out[EMBEDDING_OUTPUT].data as Float32Array,
       debiased: out[DEBIASED_OUTPUT].data as Float32Array,
       logits: out[LOGITS_OUTPUT].data as Float32Array,
     };
-  }
-}
-
-/**
- * Pixels the decode will hold, from the header alone (cheap); 1 when the header cannot be read or
- * is over the limit: the decode then fails at once with the precise reason.
- */
-async function headerPixels(photo: Uint8Array | string, maxPixels: number): Promise<number> {
-  if (typeof photo === 'string') return 1;
-  try {
-    const meta = await sharp(photo, { limitInputPixels: false }).metadata();
-    const n = (meta.width ?? 0) * (meta.height ?? 0);
-    return n > 0 && n <= maxPixels ? n : 1;
-  } catch {
-    return 1;
   }
 }

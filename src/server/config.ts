@@ -20,7 +20,10 @@ export interface ServerConfig {
   imageWorkers: number;
   /** onnxruntime threads per image worker. */
   threadsPerWorker: number;
-  /** Micro-batching: most photos per session run, and the longest a photo waits for companions. */
+  /**
+   * Micro-batching: most photos per session run, and the longest a photo waits for companions while
+   * a worker is idle (0: it runs at once; photos arriving while the worker is busy batch meanwhile).
+   */
   maxBatch: number;
   maxWaitMs: number;
   /** Photos allowed to wait for the image encoder; beyond it: 503 + Retry-After. */
@@ -54,7 +57,7 @@ export const SERVER_DEFAULTS = {
   imageWorkers: 1,
   threadsPerWorker: availableParallelism(),
   maxBatch: 16,
-  maxWaitMs: 2,
+  maxWaitMs: 0,
   maxQueue: 64,
   // A phone photo is 2-12 MB; 16 MiB leaves room without inviting huge uploads.
   maxUploadBytes: 16 * 1024 * 1024,

@@ -5,6 +5,7 @@ import { ApiError } from './http-errors.js';
 import { ImageCatalog } from './image-catalog.js';
 import { predictIngredients, type PredictedIngredient } from './ingredients.js';
 import type { EncodedPhoto, PhotoEncoder } from '../runtime/photo-encoder.js';
+import { addStage, type StageTrace } from '../runtime/stage-trace.js';
 
 export interface SearchParams {
   k: number;
@@ -65,14 +66,15 @@ export class SearchService {
     private readonly observeStage: (stage: 'decode' | 'encode' | 'search', ms: number) => void = () => {},
   ) {}
 
-  async search(photo: Uint8Array, params: SearchParams): Promise<SearchResult> {
+  /** `trace` receives the photo's stages (see PhotoEncoder.encode), then search and post (ingredients, result). */
+  async search(photo: Uint8Array, params: SearchParams, trace?: StageTrace): Promise<SearchResult> {
     checkSearchParams(params);
     const started = performance.now();
-    const encoded = await this.photos.encode(photo);
-    return this.rank(encoded, params, started);
+    const encoded = await this.photos.encode(photo, trace);
+    return this.rank(encoded, params, started, trace);
   }
 
-  rank(encoded: EncodedPhoto, params: SearchParams, started: number): SearchResult {
+  rank(encoded: EncodedPhoto, params: SearchParams, started: number, trace?: StageTrace): SearchResult {
     const searchStarted = performance.now();
     const query = params.debias ? encoded.debiased : encoded.embedding;
     const hits = this.index.index.search(query, { k: params.k, ef: params.ef });
@@ -80,7 +82,7 @@ export class SearchService {
     this.observeStage('decode', encoded.decodeMs);
     this.observeStage('encode', encoded.encodeMs);
     this.observeStage('search', searchMs);
-    return {
+    const result: SearchResult = {
       recipes: hits.map((hit, i) => {
         const { id, ...view } = recipeView(this.index.recipes[hit.row]);
         return { rank: i + 1, id, score: hit.score, ...view };
@@ -89,5 +91,8 @@ export class SearchService {
       debias: { requested: params.debias, applied: params.debias && this.debiasActive },
       timings: { decodeMs: encoded.decodeMs, encodeMs: encoded.encodeMs, searchMs, totalMs: performance.now() - started },
     };
+    addStage(trace, 'search', searchMs);
+    addStage(trace, 'post', performance.now() - searchStarted - searchMs);
+    return result;
   }
 }

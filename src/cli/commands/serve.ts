@@ -35,7 +35,7 @@ export const SERVE_OPTIONS = defineOptions({
     description: 'where the index\'s dataset (its photos) lives now\n(default: the root recorded in the index manifest)',
   },
   'max-batch': setting('MAX_BATCH', 'photos merged into one inference run', D.maxBatch, 1, 1024),
-  'max-wait-ms': setting('MAX_WAIT_MS', 'longest a photo waits for others to batch with', D.maxWaitMs, 0, 10_000),
+  'max-wait-ms': setting('MAX_WAIT_MS', 'longest a photo waits for others while a worker is idle (0: it runs at once; photos arriving during a run batch anyway)', D.maxWaitMs, 0, 10_000),
   'max-queue': setting('MAX_QUEUE', 'photos admitted and not yet answered (decode + inference); beyond: 503 + Retry-After', D.maxQueue, 1, 100_000),
   'latency-budget-ms': setting('LATENCY_BUDGET_MS', 'admit a photo only if its estimated answer time (from the measured service rate) fits', D.latencyBudgetMs, 10, 3_600_000),
   'upload-budget-bytes': setting('UPLOAD_BUDGET_BYTES', 'request bodies held in memory at once, all requests together', D.uploadBudgetBytes, 1024 * 1024, 64 * 1024 ** 3),

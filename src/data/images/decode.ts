@@ -30,7 +30,52 @@ const HEIC_ADVICE =
  * Refuses, with an ImageDecodeError, empty / oversized / truncated / non-image / HEIC input and
  * decompression bombs (the pixel count is checked on the header, before any pixel is allocated).
  */
-export async function decodeImage(input: Uint8Array | string, opts: DecodeOptions = {}): Promise<DecodedImage> {
+export async function decodeImage(input: Uint8Array | string | ImageProbe, opts: DecodeOptions = {}): Promise<DecodedImage> {
+  const probe = isProbe(input) ? input : await probeImage(input, opts);
+  const { bytes, file, maxPixels } = probe;
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    decoded = await sharp(bytes, {
+      limitInputPixels: maxPixels, // second guard, in case the header lied about a later page
+      failOn: 'error', // abort on truncated/corrupt pixel data, tolerate benign encoder warnings
+      autoOrient: true,
+      pages: 1,
+    })
+      .flatten({ background: ALPHA_BACKGROUND })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    const [code, problem, detail] = classifySharpError(err);
+    throw new ImageDecodeError(code, problem, file, detail);
+  }
+  const { data, info } = decoded;
+  if (info.channels !== 3) throw new Error(`decodeImage: sharp produced ${info.channels} channels instead of 3`);
+  return { data, width: info.width, height: info.height, channels: 3, format: probe.format };
+}
+
+/**
+ * An image whose header has been read and checked (size, format, pixel count): what decodeImage
+ * needs to decode it without reading the header again. `pixels` is what its decode will hold
+ * (width x height), for callers that budget decodes.
+ */
+export interface ImageProbe {
+  readonly kind: 'image-probe';
+  bytes: Uint8Array;
+  file?: string;
+  format: SupportedImageFormat;
+  width: number;
+  height: number;
+  pixels: number;
+  maxPixels: number;
+}
+
+function isProbe(input: Uint8Array | string | ImageProbe): input is ImageProbe {
+  return typeof input === 'object' && (input as ImageProbe).kind === 'image-probe';
+}
+
+/** Read and check an image's header: every refusal decodeImage makes before decoding pixels, with the same errors. */
+export async function probeImage(input: Uint8Array | string, opts: DecodeOptions = {}): Promise<ImageProbe> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const file = typeof input === 'string' ? input : undefined;
@@ -60,25 +105,7 @@ export async function decodeImage(input: Uint8Array | string, opts: DecodeOption
   if (width * height > maxPixels) {
     fail('too_many_pixels', `the image is ${width}x${height} (${megapixels(width * height)}); the limit is ${megapixels(maxPixels)}`);
   }
-
-  let decoded: { data: Buffer; info: OutputInfo };
-  try {
-    decoded = await sharp(bytes, {
-      limitInputPixels: maxPixels, // second guard, in case the header lied about a later page
-      failOn: 'error', // abort on truncated/corrupt pixel data, tolerate benign encoder warnings
-      autoOrient: true,
-      pages: 1,
-    })
-      .flatten({ background: ALPHA_BACKGROUND })
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-  } catch (err) {
-    return fail(...classifySharpError(err));
-  }
-  const { data, info } = decoded;
-  if (info.channels !== 3) throw new Error(`decodeImage: sharp produced ${info.channels} channels instead of 3`);
-  return { data, width: info.width, height: info.height, channels: 3, format };
+  return { kind: 'image-probe', bytes, file, format, width, height, pixels: width * height, maxPixels };
 }
 
 async function readLimited(file: string, maxBytes: number): Promise<Uint8Array> {

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { SeededRandom } from '../../util/random.js';
-import { decodeImage, type DecodeOptions } from './decode.js';
+import { decodeImage, type DecodeOptions, type ImageProbe } from './decode.js';
 import { centreCropOffset, resizedSize, SEED_GEOMETRY, type CropGeometry } from './geometry.js';
 import type { RgbImage } from './types.js';
 
@@ -44,9 +44,9 @@ export async function trainTransform(
   return flip ? flipHorizontal(crop) : crop;
 }
 
-/** Decode a photo (file path or bytes) and apply the test transform. */
+/** Decode a photo (file path, bytes, or a probe of either) and apply the test transform. */
 export async function loadTestCrop(
-  input: Uint8Array | string,
+  input: Uint8Array | string | ImageProbe,
   opts: DecodeOptions & { geometry?: CropGeometry } = {},
 ): Promise<RgbImage> {
   return testTransform(await decodeImage(input, opts), opts.geometry);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import type { AdmissionTicket, PhotoAdmission } from '../admission/photo-admission.js';
 import type { ServerContext } from '../context.js';
@@ -11,6 +11,7 @@ import { readPhotoBatch, readSinglePhoto, tooLargeError } from '../uploads.js';
 import { errorResponses } from '../api-docs.js';
 import { batchResultSchema, ref } from '../response-schemas.js';
 import { photoBodySchema, searchQuerySchema } from '../schemas.js';
+import { addStage, serverTimingHeader, type StageTrace } from '../../runtime/stage-trace.js';
 
 interface SearchQuery {
   k: number;
@@ -30,6 +31,8 @@ declare module 'fastify' {
     /** This request's photos on the decode -> inference path (see admission/photo-admission.ts). */
     admission?: AdmissionTicket;
     admissionWorkStarted?: boolean;
+    /** A single-photo search's stages (for its Server-Timing header), from the request's arrival. */
+    stageTrace?: { stages: StageTrace; arrivedAt: number; handlerDoneAt?: number };
   }
 }
 
@@ -62,6 +65,23 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: ServerContext): 
     preValidation: strictIntegerQuery(searchQuerySchema), onRequest: admitEarly, onResponse: releaseUnstarted, onRequestAbort: releaseUnstarted,
   };
 
+  // Server-Timing on a single-photo search: where its time went, request arrival to serialised answer
+  // (read: routing + body; serialise: the answer to JSON). The benchmark reads it; browsers show it.
+  const traceArrival = async (request: FastifyRequest) => {
+    request.stageTrace = { stages: {}, arrivedAt: performance.now() };
+    await admitEarly(request);
+  };
+  const traceAnswer = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const t = request.stageTrace;
+    if (t?.handlerDoneAt !== undefined && reply.statusCode === 200) {
+      addStage(t.stages, 'serialise', performance.now() - t.handlerDoneAt);
+      // After the server-wide `total` (response-headers.ts), which is the span these stages divide.
+      const total = reply.getHeader('server-timing');
+      reply.header('server-timing', [total, serverTimingHeader(t.stages)].filter(Boolean).join(', '));
+    }
+    return payload;
+  };
+
   app.post<{ Querystring: SearchQuery }>('/v1/search', {
     schema: {
       tags: ['search'],
@@ -77,14 +97,19 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: ServerContext): 
     config: { swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: photoBodySchema(false) }, url }) },
     bodyLimit: c.maxUploadBytes + MULTIPART_OVERHEAD_BYTES,
     ...hooks,
+    onRequest: traceArrival,
+    onSend: traceAnswer,
   }, async (request) => {
+    const trace = request.stageTrace;
     const { services } = ctx.ready();
     const p = params(request.query);
     const photo = await readSinglePhoto(request, c.maxUploadBytes);
+    if (trace) addStage(trace.stages, 'read', performance.now() - trace.arrivedAt);
     const ticket = startWork(request, ctx.admission);
     try {
-      return await services.search.search(photo, p);
+      return await services.search.search(photo, p, trace?.stages);
     } finally {
+      if (trace) trace.handlerDoneAt = performance.now();
       ticket.done();
     }
   });
