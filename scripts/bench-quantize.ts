@@ -41,6 +41,33 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 const labelSet = (logits: Float32Array) => Array.from(logits, (v) => (v >= 0 ? '1' : '0')).join('');
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+/** Probabilities this close to the 0.5 cut are "on the fence": a rounding error of that size flips them. */
+const FENCE = 0.02;
+
+/** How int8 changes one photo's ingredient labels: flips, how far from the cut fp32 had them, and |delta p|. */
+function labelChanges(fp32: Float32Array, int8: Float32Array) {
+  let flips = 0;
+  let flipsOffFence = 0;
+  let onFence = 0;
+  let closest = Infinity;
+  let sumDelta = 0;
+  let maxDelta = 0;
+  for (let i = 0; i < fp32.length; i++) {
+    const p = sigmoid(fp32[i]);
+    const q = sigmoid(int8[i]);
+    const margin = Math.abs(p - 0.5);
+    closest = Math.min(closest, margin);
+    if (margin <= FENCE) onFence++;
+    if ((fp32[i] >= 0) !== (int8[i] >= 0)) {
+      flips++;
+      if (margin > FENCE) flipsOffFence++;
+    }
+    sumDelta += Math.abs(p - q);
+    maxDelta = Math.max(maxDelta, Math.abs(p - q));
+  }
+  return { flips, flipsOffFence, onFence, closest, meanDelta: sumDelta / fp32.length, maxDelta };
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
@@ -65,7 +92,7 @@ async function main(): Promise<void> {
   const index = (await loadRecipeIndex(values.index)).index;
 
   const photos = await photoFiles(path.join(values.dataset, 'images'));
-  const perPhoto: { photo: string; cosine: number; sameLabels: boolean; top10Overlap: number }[] = [];
+  const perPhoto: { photo: string; cosine: number; sameLabels: boolean; top10Overlap: number; labels: ReturnType<typeof labelChanges> }[] = [];
   for (const photo of photos) {
     const crop = await loadTestCrop(photo);
     const feed = { [IMAGE_INPUT]: new ort.Tensor('uint8', crop.data, [1, IMAGE_SIZE, IMAGE_SIZE, 3]) };
@@ -78,6 +105,7 @@ async function main(): Promise<void> {
       photo: path.relative(values.dataset, photo),
       cosine: cosine(a[EMBEDDING_OUTPUT].data as Float32Array, b[EMBEDDING_OUTPUT].data as Float32Array),
       sameLabels: labelSet(a[LOGITS_OUTPUT].data as Float32Array) === labelSet(b[LOGITS_OUTPUT].data as Float32Array),
+      labels: labelChanges(a[LOGITS_OUTPUT].data as Float32Array, b[LOGITS_OUTPUT].data as Float32Array),
       top10Overlap: [...ta].filter((id) => tb.has(id)).length / ta.size,
     });
   }
@@ -89,7 +117,28 @@ async function main(): Promise<void> {
     sameIngredientSet: perPhoto.filter((p) => p.sameLabels).length / perPhoto.length,
     top10OverlapMean: perPhoto.reduce((s, p) => s + p.top10Overlap, 0) / perPhoto.length,
   };
+  // Why sets change: are the flipped labels ones fp32 itself had on the fence (|p - 0.5| <= FENCE)?
+  const changed = perPhoto.filter((p) => !p.sameLabels);
+  const deltas = perPhoto.map((p) => p.labels.maxDelta).sort((a, b) => a - b);
+  const labelFlips = {
+    fence: FENCE,
+    photosChanged: changed.length,
+    photosChangedOnlyOnFence: changed.filter((p) => p.labels.flipsOffFence === 0).length,
+    flippedLabels: changed.reduce((s, p) => s + p.labels.flips, 0),
+    flippedLabelsOffFence: changed.reduce((s, p) => s + p.labels.flipsOffFence, 0),
+    photosWithALabelOnFence: perPhoto.filter((p) => p.labels.onFence > 0).length,
+    // Agreement counting only the labels fp32 puts more than FENCE from the cut.
+    sameIngredientSetOffFence: perPhoto.filter((p) => p.labels.flipsOffFence === 0).length / perPhoto.length,
+    medianClosestMargin: median(perPhoto.map((p) => p.labels.closest)),
+    meanAbsDeltaP: perPhoto.reduce((s, p) => s + p.labels.meanDelta, 0) / perPhoto.length,
+    medianMaxAbsDeltaP: median(deltas),
+  };
   console.log(`accuracy over ${accuracy.photos} photos: cosine mean ${accuracy.cosineMean.toFixed(4)} (goal >= 0.99), min ${accuracy.cosineMin.toFixed(4)} (>= 0.98); same ingredient set ${(100 * accuracy.sameIngredientSet).toFixed(1)}% (>= 95%); top-10 overlap ${accuracy.top10OverlapMean.toFixed(3)} (>= 0.9)`);
+
+  console.log(`label flips: ${labelFlips.photosChanged} photos change their set, ${labelFlips.photosChangedOnlyOnFence} of them only in labels fp32 has within ${FENCE} of 0.5 `
+    + `(${labelFlips.flippedLabelsOffFence} of ${labelFlips.flippedLabels} flipped labels are further); ${labelFlips.photosWithALabelOnFence} of ${perPhoto.length} photos have a label that close in fp32 `
+    + `(median closest ${labelFlips.medianClosestMargin.toFixed(4)}), while int8 moves each photo's probabilities by up to ${labelFlips.medianMaxAbsDeltaP.toFixed(4)} (median); `
+    + `same set off the fence ${(100 * labelFlips.sameIngredientSetOffFence).toFixed(1)}%`);
 
   // Latency: fp32 and int8 runs interleaved on the same photo, so load changes hit both alike.
   const crop = await loadTestCrop(photos[0]);
@@ -119,7 +168,8 @@ async function main(): Promise<void> {
     threads,
     latency: { ...latency, reps, speedup, goal: 1.8 },
     accuracy: { ...accuracy, goals: { cosineMean: 0.99, cosineMin: 0.98, sameIngredientSet: 0.95, top10OverlapMean: 0.9 } },
-    worstPhotos: [...perPhoto].sort((a, b) => a.cosine - b.cosine).slice(0, 5),
+    labelFlips,
+    worstPhotos: [...perPhoto].sort((a, b) => a.cosine - b.cosine).slice(0, 5).map(({ labels: _labels, ...p }) => p),
   };
   await writeFileAtomic(values.out, JSON.stringify(report, null, 2) + '\n');
   console.log(`wrote ${values.out}`);
