@@ -10,6 +10,13 @@ export type { Device, Provider } from './device.js';
 export interface SessionThreads {
   /** Threads one session.run may use; the pool divides the cores among its workers. */
   intraOp: number;
+  /**
+   * Let onnxruntime's intra-op threads busy-wait for work between and after runs (its default).
+   * Off unless asked: a spinning thread holds a core that decoding, the event loop and other
+   * processes need; on the 2-core machine, loaded, a batch-1 run took 121 ms without spinning
+   * against 284 ms with it (bench-results/server.json).
+   */
+  spinWait?: boolean;
 }
 
 export interface CreatedSession {
@@ -51,6 +58,7 @@ export async function createSession(modelPath: string, device: Device, threads: 
     executionProviders: providers,
     intraOpNumThreads: threads.intraOp,
     interOpNumThreads: 1,
+    ...(threads.spinWait ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
     // A failed CUDA attempt would print onnxruntime's own red error line; ours says it once, shorter.
     logSeverityLevel: quiet ? 4 : 3,
   });
