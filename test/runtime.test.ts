@@ -330,3 +330,68 @@ test('pool: close finishes queued and in-flight work, then refuses new work', as
   await assert.rejects(pool.run(requests[0]), PoolClosedError);
   await pool.close(); // idempotent
 });
+
+test('pool: an idle worker takes a lone request at once (default maxWaitMs 0); requests submitted in one tick run as one batch', async () => {
+  const pool = await InferencePool.create({ modelPath: tokenModel, device: 'cpu', workers: 1, threadsPerWorker: 1, padding: TOKEN_PADDING });
+  try {
+    const rng = new SeededRandom(21);
+    // Same tick: the pump runs after this task's submissions, so all five share one session run.
+    const together = Array.from({ length: 5 }, (_, i) => tokenRequest(rng, 3 + i));
+    const results = await Promise.all(together.map((r) => pool.run(r)));
+    assert.deepEqual(pool.stats().batchSizes, { 5: 1 });
+    for (let i = 0; i < together.length; i++) {
+      const direct = await directRun(tokenModel, together[i]);
+      assert.ok(maxAbsDiff(results[i].projected.data as Float32Array, direct.projected) < 1e-6);
+    }
+    // One at a time: each runs alone, and does not wait in the queue for companions.
+    const queued: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const trace: Record<string, number> = {};
+      await pool.run(tokenRequest(rng, 4), { trace });
+      queued.push(trace.queue);
+    }
+    assert.deepEqual(pool.stats().batchSizes, { 5: 1, 1: 3 });
+    // Against a pool told to wait 200 ms for companions (bounds far apart, so a loaded machine cannot blur them).
+    const waiting = await InferencePool.create({ modelPath: tokenModel, device: 'cpu', workers: 1, threadsPerWorker: 1, maxWaitMs: 200, padding: TOKEN_PADDING });
+    const trace: Record<string, number> = {};
+    try {
+      await waiting.run(tokenRequest(rng, 4), { trace });
+    } finally {
+      await waiting.close();
+    }
+    assert.ok(trace.queue >= 150, `maxWaitMs 200: a lone request queued ${trace.queue} ms`);
+    assert.ok(Math.min(...queued) < 50, `default: lone requests queued ${queued.map((q) => q.toFixed(2)).join(', ')} ms`);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('pool: a trace receives every stage of the request; handed-over inputs move to the worker, others stay the caller\'s', async () => {
+  const pool = await InferencePool.create({ modelPath: tokenModel, device: 'cpu', workers: 1, threadsPerWorker: 1, padding: TOKEN_PADDING });
+  try {
+    const rng = new SeededRandom(22);
+    const kept = tokenRequest(rng, 6);
+    const keptCopy = (kept.ids.data as BigInt64Array).slice();
+    const trace: Record<string, number> = {};
+    const started = performance.now();
+    const out = await pool.run(kept, { trace });
+    const wallMs = performance.now() - started;
+    for (const stage of ['queue', 'merge', 'toWorker', 'tensor', 'ort', 'outputs', 'fromWorker', 'split']) {
+      assert.ok(Number.isFinite(trace[stage]) && trace[stage] >= 0, `stage ${stage}: ${trace[stage]}`);
+    }
+    assert.ok(trace.ort > 0, `ort ${trace.ort}`);
+    const sum = Object.values(trace).reduce((a, b) => a + b, 0);
+    // The stages partition the request's time in the pool (clocks of two threads: allow 1 ms of skew).
+    assert.ok(sum <= wallMs + 1, `stages sum to ${sum.toFixed(3)} ms, the run took ${wallMs.toFixed(3)} ms`);
+    assert.deepEqual(kept.ids.data, keptCopy, 'a request not handed over keeps its buffer');
+
+    const given = tokenRequest(rng, 6);
+    const reference = await directRun(tokenModel, { ids: { ...given.ids, data: (given.ids.data as BigInt64Array).slice() } });
+    const moved = await pool.run(given, { handOver: true });
+    assert.equal((given.ids.data as BigInt64Array).buffer.byteLength, 0, 'a handed-over buffer was transferred (detached here), not cloned');
+    assert.deepEqual(moved.projected.data, reference.projected);
+    assert.ok(out.projected.data.length === OUT);
+  } finally {
+    await pool.close();
+  }
+});

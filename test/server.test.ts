@@ -14,6 +14,7 @@ import { buildServer, type RetrievalServer } from '../src/server/app.js';
 import { buildDatasetIndex } from '../src/index/runners/dataset-index.js';
 import { ERROR_CATALOGUE, ERROR_CODES, type ErrorCode } from '../src/server/error-catalogue.js';
 import { exportModel } from '../src/export/export-model.js';
+import { parseServerTiming } from '../src/runtime/stage-trace.js';
 import { TINY_LABELS } from './helpers/export-run.js';
 import { multipartBody, rawRequest } from './helpers/http.js';
 import { createServedModel } from './helpers/served-model.js';
@@ -149,6 +150,13 @@ test('POST /v1/search: ranked recipes, scores and ingredient probabilities equal
     assert.deepEqual(body.ingredients.map((x: { probability: number }) => x.probability), [...body.ingredients.map((x: { probability: number }) => x.probability)].sort((a, b) => b - a));
     for (const key of ['decodeMs', 'encodeMs', 'searchMs', 'totalMs']) assert.ok(body.timings[key] >= 0, key);
     assert.ok(body.timings.totalMs >= body.timings.decodeMs + body.timings.encodeMs);
+    // Server-Timing: the server's total, then every stage of the photo's path, which together fit in it.
+    const timing = parseServerTiming(res.headers.get('server-timing'));
+    const stages = ['read', 'header', 'decodeWait', 'decode', 'queue', 'merge', 'toWorker', 'tensor', 'ort', 'outputs', 'fromWorker', 'split', 'resume', 'search', 'post', 'serialise'];
+    assert.deepEqual(Object.keys(timing), ['total', ...stages], res.headers.get('server-timing') ?? '');
+    assert.ok(timing.ort > 0 && timing.decode > 0, JSON.stringify(timing));
+    const sum = stages.reduce((a, k) => a + timing[k], 0);
+    assert.ok(sum <= timing.total + 1, `stages ${sum.toFixed(2)} ms, total ${timing.total} ms`);
     const top = body.recipes[0];
     assert.equal(typeof top.title, 'string');
     assert.ok(Array.isArray(top.ingredients) && Array.isArray(top.instructions));
