@@ -9,7 +9,8 @@
  *   node dist/scripts/bench-quantize-variants.js [--model models/demo] [--dataset index-data/demo]
  *     [--variants minmax:none,minmax:stage5,...] [--reps 20] [--threads N]
  *
- * Calibration: the train split's photos (as `quantize` does). Methods: minmax (the extremes over
+ * Calibration: every photo of the train split's folder (105 in the demo; `quantize` takes each recipe's
+ * first, 89), so minmax:none is close to, not exactly, the shipped int8 graph. Methods: minmax (the extremes over
  * every photo), mean-minmax (the mean of each photo's extremes), p99.99 / p99.999 (percentiles of
  * the values, subsampled). Kept float: none, block5c (the last bottleneck block), stage5 (layer4).
  */
