@@ -395,3 +395,37 @@ test('pool: a trace receives every stage of the request; handed-over inputs move
     await pool.close();
   }
 });
+
+test('pool: an idle worker waits for announced requests (bounded), a cancelled announcement stops the wait; whenFree resolves when the run ends', async () => {
+  const pool = await InferencePool.create({ modelPath: tokenModel, device: 'cpu', workers: 1, threadsPerWorker: 1, maxArrivalWaitMs: 5000, padding: TOKEN_PADDING });
+  try {
+    const rng = new SeededRandom(23);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // A is queued while B is announced: A waits for B, and the two run as one batch.
+    const b = pool.announce();
+    const first = pool.run(tokenRequest(rng, 3));
+    await sleep(100);
+    assert.equal(pool.stats().sessionRuns, 0, 'A waited for the announced B');
+    await Promise.all([first, pool.run(tokenRequest(rng, 4), { arrival: b })]);
+    assert.deepEqual(pool.stats().batchSizes, { 2: 1 });
+    // C is announced then cancelled (its photo failed to decode, say): D stops waiting at once.
+    const c = pool.announce();
+    const trace: Record<string, number> = {};
+    const d = pool.run(tokenRequest(rng, 5), { trace });
+    await sleep(100);
+    c.cancel();
+    c.cancel(); // idempotent
+    await d;
+    assert.ok(trace.queue >= 90 && trace.queue < 4000, `D queued ${trace.queue} ms`);
+    assert.deepEqual(pool.stats().batchSizes, { 2: 1, 1: 1 });
+    // whenFree: pending while a run is in flight, resolved once it is over.
+    assert.equal(await Promise.race([pool.whenFree().then(() => 'free'), sleep(1000).then(() => 'pending')]), 'free', 'an idle pool is free');
+    const running = pool.run(tokenRequest(rng, 6));
+    while (pool.stats().busyWorkers === 0) await sleep(0);
+    await pool.whenFree();
+    assert.equal(pool.stats().busyWorkers, 0);
+    await running;
+  } finally {
+    await pool.close();
+  }
+});

@@ -26,6 +26,11 @@ export interface InferencePoolOptions {
    * what is queued at once; requests arriving while every worker is busy batch up meanwhile).
    */
   maxWaitMs?: number;
+  /**
+   * Longest a batch waits for requests announced (announce()) but not yet submitted while a worker is
+   * idle (default 50 ms): photos decoded together then go in one run instead of the first one alone.
+   */
+  maxArrivalWaitMs?: number;
   /** Requests allowed to wait; beyond it run() rejects with QueueFullError (default 256). */
   maxQueue?: number;
   /** Inputs whose non-batch dims may differ between requests, and how to pad them. */
@@ -42,6 +47,13 @@ export interface RunOptions {
    * whole, transferable ArrayBuffer (not a Node Buffer from a pool or an external one such as sharp's).
    */
   handOver?: boolean;
+  /** The announcement this request fulfils (see announce()). */
+  arrival?: Arrival;
+}
+
+/** A request on its way to run() (its input being prepared); cancel it if it will not come. */
+export interface Arrival {
+  cancel(): void;
 }
 
 export interface PoolStats {
@@ -108,6 +120,10 @@ export class InferencePool {
   private readonly queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
+  /** Requests announced and not yet submitted or cancelled. */
+  private announced = 0;
+  /** Callers waiting for a worker to be free (see whenFree()). */
+  private freeWaiters: (() => void)[] = [];
   private nextBatchId = 1;
   private closePromise: Promise<void> | undefined;
   private drained: (() => void) | undefined;
@@ -132,6 +148,7 @@ export class InferencePool {
       threadsPerWorker: options.threadsPerWorker ?? Math.max(1, Math.floor(cores / workers)),
       maxBatch: options.maxBatch ?? 16,
       maxWaitMs: options.maxWaitMs ?? 0,
+      maxArrivalWaitMs: options.maxArrivalWaitMs ?? 50,
       maxQueue: options.maxQueue ?? 256,
       padding: options.padding ?? {},
       log: options.log ?? (() => {}),
@@ -168,6 +185,7 @@ export class InferencePool {
    * outputs, fromWorker, split.
    */
   run(inputs: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    options.arrival?.cancel(); // it has arrived: batches stop waiting for it
     if (this.closePromise) return Promise.reject(new PoolClosedError());
     let rows: number;
     const plain: TensorMap = {};
@@ -211,6 +229,34 @@ export class InferencePool {
     });
   }
 
+  /**
+   * Say a request is coming (its input is being prepared, e.g. a photo decoding): while announced
+   * requests are pending, an idle worker waits up to maxArrivalWaitMs for them, so work prepared
+   * together runs together. Pass the result to run() (or cancel() it if the request fails first).
+   */
+  announce(): Arrival {
+    this.announced++;
+    let open = true;
+    return {
+      cancel: () => {
+        if (!open) return;
+        open = false;
+        this.announced--;
+        if (this.announced === 0) this.schedulePump();
+      },
+    };
+  }
+
+  /**
+   * Resolves once a worker is free (at once if one is). Callers that prepare inputs on the same cores
+   * (photo decoding) wait here so that their work and a session run do not slow each other down:
+   * preparation then happens between runs, as a bare pipeline does it.
+   */
+  whenFree(): Promise<void> {
+    if (this.closePromise || this.slots.some((s) => !s.busy && !s.closing) || this.slots.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.freeWaiters.push(resolve));
+  }
+
   /** Finish queued and in-flight work, refuse new work, stop the workers and release their sessions. */
   close(): Promise<void> {
     this.closePromise ??= this.shutdown();
@@ -231,6 +277,7 @@ export class InferencePool {
   }
 
   private async shutdown(): Promise<void> {
+    this.releaseFreeWaiters();
     this.pump();
     if (this.queue.length > 0 || this.slots.some((s) => s.busy)) {
       await new Promise<void>((resolve) => { this.drained = resolve; });
@@ -250,8 +297,10 @@ export class InferencePool {
       const picked = this.pickBatch();
       const rows = picked.reduce((n, i) => n + this.queue[i].rows, 0);
       const waited = performance.now() - this.queue[0].enqueuedAt;
-      if (rows < this.opts.maxBatch && waited < this.opts.maxWaitMs && !this.closePromise && !this.queue[0].solo) {
-        this.timer = setTimeout(() => this.pump(), this.opts.maxWaitMs - waited);
+      // Announced requests still on their way: wait for them (bounded; each arrival pumps again).
+      const waitMs = this.announced > 0 ? Math.max(this.opts.maxWaitMs, this.opts.maxArrivalWaitMs) : this.opts.maxWaitMs;
+      if (rows < this.opts.maxBatch && waited < waitMs && !this.closePromise && !this.queue[0].solo) {
+        this.timer = setTimeout(() => this.pump(), waitMs - waited);
         return;
       }
       const requests = picked.map((i) => this.queue[i]);
@@ -290,6 +339,7 @@ export class InferencePool {
       feeds = mergeInputs(requests.map((r) => r.inputs), this.opts.padding);
     } catch (err) {
       slot.busy = undefined;
+      this.releaseFreeWaiters();
       this.fail(batch, `could not merge the batch: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
@@ -305,6 +355,7 @@ export class InferencePool {
   private onResult(slot: Slot, message: Extract<FromWorker, { kind: 'result' | 'run-error' }>): void {
     const batch = slot.busy;
     slot.busy = undefined;
+    this.releaseFreeWaiters();
     if (!batch || batch.id !== message.id) {
       this.opts.log(`inference pool: ignoring a reply for batch ${message.id}, which this worker was not running`);
     } else if (message.kind === 'run-error') {
@@ -372,6 +423,10 @@ export class InferencePool {
     this.batchSizes.set(total, (this.batchSizes.get(total) ?? 0) + 1);
   }
 
+  private releaseFreeWaiters(): void {
+    for (const resolve of this.freeWaiters.splice(0)) resolve();
+  }
+
   private checkDrained(): void {
     if (this.drained && this.queue.length === 0 && !this.slots.some((s) => s.busy)) {
       const resolve = this.drained;
@@ -406,6 +461,7 @@ export class InferencePool {
       if (index >= 0) this.slots.splice(index, 1);
       const batch = slot.busy;
       slot.busy = undefined;
+      this.releaseFreeWaiters();
       if (batch) {
         this.counters.failedRuns++;
         const error = new InferenceError(`inference worker stopped unexpectedly (exit code ${code})`, batch.requests.length);
