@@ -420,9 +420,17 @@ test('pool: an idle worker waits for announced requests (bounded), a cancelled a
     assert.deepEqual(pool.stats().batchSizes, { 2: 1, 1: 1 });
     // whenFree: pending while a run is in flight, resolved once it is over.
     assert.equal(await Promise.race([pool.whenFree().then(() => 'free'), sleep(1000).then(() => 'pending')]), 'free', 'an idle pool is free');
+    // run() dispatches in a microtask and the reply is a message (a macrotask), so after one
+    // awaited microtask the worker is busy and cannot have answered yet. (Polling with timers here
+    // raced the reply on a fast machine and looped forever.)
     const running = pool.run(tokenRequest(rng, 6));
-    while (pool.stats().busyWorkers === 0) await sleep(0);
-    await pool.whenFree();
+    await Promise.resolve();
+    assert.equal(pool.stats().busyWorkers, 1, 'the run was dispatched');
+    let freed = false;
+    const free = pool.whenFree().then(() => { freed = true; });
+    await Promise.resolve();
+    assert.equal(freed, false, 'whenFree is pending while the run is in flight');
+    await free;
     assert.equal(pool.stats().busyWorkers, 0);
     await running;
   } finally {

@@ -367,15 +367,23 @@ export class InferencePool {
     this.pump();
   }
 
-  /** The batch's trip through the worker, from the clocks on both sides. */
+  /**
+   * The batch's trip through the worker. Spans inside one thread come from that thread's clock; the
+   * two threads' timeOrigins can disagree by milliseconds, so the cross-thread reading only splits
+   * the transit time (round trip minus the worker's own span) between the two directions, and the
+   * stages add up to the round trip the main thread measured.
+   */
   private traceTransit(batch: Batch, clock: WorkerClock): void {
-    const back = sharedNow();
+    const roundTrip = Math.max(0, sharedNow() - batch.postedAt);
+    const inWorker = Math.max(0, clock.sentAt - clock.receivedAt);
+    const transit = Math.max(0, roundTrip - inWorker);
+    const toWorker = Math.min(transit, Math.max(0, clock.receivedAt - batch.postedAt));
     for (const r of batch.requests) {
-      addStage(r.trace, 'toWorker', clock.receivedAt - batch.postedAt);
+      addStage(r.trace, 'toWorker', toWorker);
       addStage(r.trace, 'tensor', clock.runStartAt - clock.receivedAt);
       addStage(r.trace, 'ort', clock.runEndAt - clock.runStartAt);
       addStage(r.trace, 'outputs', clock.sentAt - clock.runEndAt);
-      addStage(r.trace, 'fromWorker', back - clock.sentAt);
+      addStage(r.trace, 'fromWorker', transit - toWorker);
     }
   }
 
