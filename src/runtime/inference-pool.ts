@@ -181,7 +181,7 @@ export class InferencePool {
    * Run the model on one request (inputs with a leading batch dim, usually 1). Resolves with this
    * request's rows of every output. Rejects with QueueFullError when maxQueue requests are waiting,
    * PoolClosedError after close(), InferenceError when the session run fails. `options.trace`
-   * receives the request's stages: queue, merge (batch assembly and posting), toWorker, tensor, ort,
+   * receives the request's stages: queue, merge (batch assembly), toWorker (posting included), tensor, ort,
    * outputs, fromWorker, split.
    */
   run(inputs: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
@@ -346,10 +346,11 @@ export class InferencePool {
     // Merged tensors are ours to transfer; a lone request's arrays are copied unless its caller handed them over.
     const transfer = requests.length > 1 || requests[0].handedOver ? [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))] : [];
     const message: ToWorker = { kind: 'run', id: batch.id, feeds };
-    slot.worker.postMessage(message, transfer);
-    batch.postedAt = sharedNow();
     const mergeMs = performance.now() - now;
     for (const r of requests) addStage(r.trace, 'merge', mergeMs);
+    // Read before posting: the worker may take the message before postMessage returns here.
+    batch.postedAt = sharedNow();
+    slot.worker.postMessage(message, transfer);
   }
 
   private onResult(slot: Slot, message: Extract<FromWorker, { kind: 'result' | 'run-error' }>): void {
