@@ -26,6 +26,7 @@ import { onnx, type OnnxTypes } from '../src/onnx/proto.js';
 import { insertQdq, quantizationTargets, type ActivationRange } from '../src/quantize/qdq-graph.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
+import { cosine, photoFiles } from './quantize-compare.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,26 +42,6 @@ const FENCE = 0.02;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
-async function photoFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await photoFiles(p)));
-    else if (/\.(jpe?g|png|webp)$/i.test(entry.name)) out.push(p);
-  }
-  return out.sort();
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 const sourceFile = path.join(values.model, 'image_encoder.onnx');
 const sourceBytes = await fs.readFile(sourceFile);

@@ -8,7 +8,6 @@
  *   node dist/scripts/bench-quantize.js [--model models/demo] [--dataset index-data/demo]
  *                                       [--index index-data/demo-index] [--threads N] [--reps 30]
  */
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,26 +18,7 @@ import { loadRecipeIndex } from '../src/index/store.js';
 import { openExportedModel } from '../src/model-format/exported-model.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
-
-async function photoFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await photoFiles(p)));
-    else if (/\.(jpe?g|png|webp)$/i.test(entry.name)) out.push(p);
-  }
-  return out.sort();
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
+import { cosine, photoFiles } from './quantize-compare.js';
 
 const labelSet = (logits: Float32Array) => Array.from(logits, (v) => (v >= 0 ? '1' : '0')).join('');
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
