@@ -41,6 +41,7 @@ import { selectBackend } from '../src/tf/backend.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
 import { createTinyRun } from '../test/helpers/export-run.js';
+import { rawRequest } from '../test/helpers/http.js';
 
 const LEVELS = [1, 4, 16];
 const GOALS = { latencyC1: 1.1, throughputC16: 0.9 };
@@ -141,30 +142,21 @@ interface ServedRound { samples: Sample[]; seconds: number; runs: number; rows: 
  * the served latency: measured side by side, fetch (undici) added 1.1 ms per request at concurrency 1
  * and 10 ms at 16 to the transport stage over this client.
  */
-function postSearch(agent: http.Agent, url: URL, body: Buffer): Promise<{ status: number; text: string; serverTiming: string | null }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'image/jpeg', 'content-length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), serverTiming: (res.headers['server-timing'] as string | undefined) ?? null }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function postSearch(agent: http.Agent, url: string, body: Buffer): Promise<{ status: number; text: string; serverTiming: string | null }> {
+  const res = await rawRequest(url, 'POST', '/v1/search?k=10', body, { 'content-type': 'image/jpeg', 'content-length': String(body.length) }, agent);
+  return { status: res.status, text: res.body.toString('utf8'), serverTiming: (res.headers['server-timing'] as string | undefined) ?? null };
 }
 
-async function fetchSearch(url: URL, body: Buffer): Promise<{ status: number; text: string; serverTiming: string | null }> {
-  const res = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
+async function fetchSearch(url: string, body: Buffer): Promise<{ status: number; text: string; serverTiming: string | null }> {
+  const res = await fetch(`${url}/v1/search?k=10`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
   return { status: res.status, text: await res.text(), serverTiming: res.headers.get('server-timing') };
 }
 
 async function servedRound(url: string, photos: Buffer[], concurrency: number, count: number, offset: number): Promise<ServedRound> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const searchUrl = new URL(`${url}/v1/search?k=10`);
   const send = async (i: number): Promise<Sample> => {
     const t = performance.now();
-    const res = client === 'http' ? await postSearch(agent, searchUrl, photos[i % photos.length]) : await fetchSearch(searchUrl, photos[i % photos.length]);
+    const res = client === 'http' ? await postSearch(agent, url, photos[i % photos.length]) : await fetchSearch(url, photos[i % photos.length]);
     const ms = performance.now() - t;
     if (res.status !== 200) throw new Error(`search answered ${res.status}: ${res.text.slice(0, 300)}`);
     return { ms, stages: parseServerTiming(res.serverTiming) };

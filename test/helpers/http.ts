@@ -8,12 +8,12 @@ export interface RawResponse {
 
 /**
  * A request with the path sent exactly as given (fetch would normalise "../" away), for path
- * traversal tests.
+ * traversal tests; with `agent`, on its (keep-alive) sockets, as bench:server's load generator sends.
  */
-export function rawRequest(baseUrl: string, method: string, rawPath: string, body?: Buffer, headers: Record<string, string> = {}): Promise<RawResponse> {
+export function rawRequest(baseUrl: string, method: string, rawPath: string, body?: Buffer, headers: Record<string, string> = {}, agent?: http.Agent): Promise<RawResponse> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path: rawPath, headers }, (res) => {
+    const req = http.request({ host: url.hostname, port: url.port, method, path: rawPath, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
