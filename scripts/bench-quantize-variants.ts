@@ -24,6 +24,7 @@ import { loadTestCrop } from '../src/data/images/index.js';
 import { EMBEDDING_OUTPUT, IMAGE_INPUT, IMAGE_SIZE, LOGITS_OUTPUT } from '../src/model-format/io-spec.js';
 import { onnx, type OnnxTypes } from '../src/onnx/proto.js';
 import { insertQdq, quantizationTargets, type ActivationRange } from '../src/quantize/qdq-graph.js';
+import { threadOptions } from '../src/runtime/session-factory.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { fromRoot } from '../src/util/paths.js';
 import { cosine, photoFiles } from './quantize-compare.js';
@@ -106,7 +107,8 @@ const keepFloat: Record<string, (n: OnnxTypes.INodeProto) => boolean> = {
   stage5: (n) => (n.name ?? '').startsWith('bn5') || (n.opType === 'Add' && fromStage5(n)),
 };
 
-const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: Number(values.threads), interOpNumThreads: 1, logSeverityLevel: 3 };
+// The server's thread options (no spin-waiting: a spinning idle session slows the one running beside it).
+const options: ort.InferenceSession.SessionOptions = { ...threadOptions({ intraOp: Number(values.threads) }), executionProviders: ['cpu'], logSeverityLevel: 3 };
 const fp32 = await ort.InferenceSession.create(sourceFile, options);
 const reference = new Map<string, { embedding: Float32Array; logits: Float32Array }>();
 for (const p of photos) {

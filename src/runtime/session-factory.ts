@@ -55,10 +55,8 @@ function onnxruntimeBindingDir(): string {
  */
 export async function createSession(modelPath: string, device: Device, threads: SessionThreads): Promise<CreatedSession> {
   const open = (providers: string[], quiet: boolean) => ort.InferenceSession.create(modelPath, {
+    ...threadOptions(threads),
     executionProviders: providers,
-    intraOpNumThreads: threads.intraOp,
-    interOpNumThreads: 1,
-    ...(threads.spinWait ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
     // A failed CUDA attempt would print onnxruntime's own red error line; ours says it once, shorter.
     logSeverityLevel: quiet ? 4 : 3,
   });
@@ -75,6 +73,15 @@ export async function createSession(modelPath: string, device: Device, threads: 
     if (device === 'cuda') throw cudaRefused(reason);
     return { session: await open(['cpu'], false), provider: 'cpu', fallbackReason: reason };
   }
+}
+
+/** The thread options every session here gets (benchmarks that open sessions from bytes use them too). */
+export function threadOptions(threads: SessionThreads): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads.intraOp,
+    interOpNumThreads: 1,
+    ...(threads.spinWait ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
+  };
 }
 
 function cudaRefused(reason: string): UserError {
