@@ -56,6 +56,16 @@ function labelChanges(fp32: Float32Array, int8: Float32Array) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** How far one encoder's outputs agree with another's over the photos (int8 vs fp32, or fp32 vs itself on re-encoded photos). */
+function agreement(rows: { cosine: number; sameLabels: boolean; top10Overlap: number }[]) {
+  return {
+    cosineMean: rows.reduce((s, r) => s + r.cosine, 0) / rows.length,
+    cosineMin: Math.min(...rows.map((r) => r.cosine)),
+    sameIngredientSet: rows.filter((r) => r.sameLabels).length / rows.length,
+    top10OverlapMean: rows.reduce((s, r) => s + r.top10Overlap, 0) / rows.length,
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -105,21 +115,8 @@ async function main(): Promise<void> {
     const jpeg95 = await sharp(await fs.readFile(photo)).rotate().jpeg({ quality: 95 }).toBuffer();
     reencoded.push(compare(a, await sessions.fp32.run(await feedOf(jpeg95))));
   }
-  const cosines = perPhoto.map((p) => p.cosine);
-  const accuracy = {
-    photos: perPhoto.length,
-    cosineMean: cosines.reduce((s, v) => s + v, 0) / cosines.length,
-    cosineMin: Math.min(...cosines),
-    sameIngredientSet: perPhoto.filter((p) => p.sameLabels).length / perPhoto.length,
-    top10OverlapMean: perPhoto.reduce((s, p) => s + p.top10Overlap, 0) / perPhoto.length,
-  };
-  const reference = {
-    change: 'fp32 on the photo vs fp32 on it re-encoded as JPEG quality 95 (sharp, orientation applied)',
-    cosineMean: reencoded.reduce((sum, r) => sum + r.cosine, 0) / reencoded.length,
-    cosineMin: Math.min(...reencoded.map((r) => r.cosine)),
-    sameIngredientSet: reencoded.filter((r) => r.sameLabels).length / reencoded.length,
-    top10OverlapMean: reencoded.reduce((sum, r) => sum + r.top10Overlap, 0) / reencoded.length,
-  };
+  const accuracy = { photos: perPhoto.length, ...agreement(perPhoto) };
+  const reference = { change: 'fp32 on the photo vs fp32 on it re-encoded as JPEG quality 95 (sharp, orientation applied)', ...agreement(reencoded) };
   // Why sets change: are the flipped labels ones fp32 itself had on the fence (|p - 0.5| <= FENCE)?
   const changed = perPhoto.filter((p) => !p.sameLabels);
   const deltas = perPhoto.map((p) => p.labels.maxDelta).sort((a, b) => a - b);

@@ -72,7 +72,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const mean = (xs: number[]) => sum(xs) / Math.max(1, xs.length);
 const load1 = () => Number(os.loadavg()[0].toFixed(2));
 
 async function benchModel(work: string): Promise<string> {
@@ -137,12 +138,7 @@ async function startServer(modelDir: string, indexDir: string): Promise<{ child:
   throw new Error('serve did not become ready within 120 s');
 }
 
-async function metricValue(url: string, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(text.match(pattern)?.[1] ?? 0);
-}
-
-interface Sample { ms: number; stages: StageTrace }
+interface Sample { ms: number; stages: StageTrace; answerBytes: number }
 interface ServedRound { samples: Sample[]; seconds: number; runs: number; rows: number }
 
 /**
@@ -167,18 +163,22 @@ async function timedSearch(agent: http.Agent, url: string, body: Buffer): Promis
   const res = client === 'http' ? await postSearch(agent, url, body) : await fetchSearch(url, body);
   const ms = performance.now() - t;
   if (res.status !== 200) throw new Error(`search answered ${res.status}: ${res.text.slice(0, 300)}`);
-  return { ms, stages: parseServerTiming(res.serverTiming) };
+  return { ms, stages: parseServerTiming(res.serverTiming), answerBytes: Buffer.byteLength(res.text) };
 }
 
-const batchCount = (url: string) => metricValue(url, /^inference_batch_size_count\{pool="image"\} (\d+)$/m);
-const batchRows = (url: string) => metricValue(url, /^inference_batch_size_sum\{pool="image"\} (\d+)$/m);
+/** The image pool's session runs and rows so far (one /metrics read). */
+async function batchTotals(url: string): Promise<{ runs: number; rows: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (pattern: RegExp) => Number(text.match(pattern)?.[1] ?? 0);
+  return { runs: value(/^inference_batch_size_count\{pool="image"\} (\d+)$/m), rows: value(/^inference_batch_size_sum\{pool="image"\} (\d+)$/m) };
+}
 
 /** `count` requests from `concurrency` clients, each sending its next request on its answer; `warmUp` first sends one untimed wave. */
 async function servedRound(url: string, photos: Buffer[], concurrency: number, count: number, offset: number, warmUp: boolean): Promise<ServedRound> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const send = (i: number) => timedSearch(agent, url, photos[i % photos.length]);
   if (warmUp) await Promise.all(Array.from({ length: concurrency }, (_, i) => send(offset + i)));
-  const [runsBefore, rowsBefore] = [await batchCount(url), await batchRows(url)];
+  const before = await batchTotals(url);
   const samples: Sample[] = [];
   let next = 0;
   const started = performance.now();
@@ -187,9 +187,9 @@ async function servedRound(url: string, photos: Buffer[], concurrency: number, c
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
-  const [runs, rows] = [(await batchCount(url)) - runsBefore, (await batchRows(url)) - rowsBefore];
+  const after = await batchTotals(url);
   agent.destroy();
-  return { samples, seconds, runs, rows };
+  return { samples, seconds, runs: after.runs - before.runs, rows: after.rows - before.rows };
 }
 
 /**
@@ -199,21 +199,21 @@ async function servedRound(url: string, photos: Buffer[], concurrency: number, c
 async function pairedRound(session: ort.InferenceSession, url: string, photos: Buffer[], crops: RgbImage[], count: number, bare: BareSamples): Promise<ServedRound> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   await timedSearch(agent, url, photos[0]); // warm-up: the socket
-  const [runsBefore, rowsBefore] = [await batchCount(url), await batchRows(url)];
+  const before = await batchTotals(url);
   const samples: Sample[] = [];
   for (let i = 0; i < count; i++) {
     const k = i % photos.length;
     await bareSample(session, [photos[k]], [crops[k]], bare);
     samples.push(await timedSearch(agent, url, photos[k]));
   }
-  const [runs, rows] = [(await batchCount(url)) - runsBefore, (await batchRows(url)) - rowsBefore];
+  const after = await batchTotals(url);
   agent.destroy();
-  return { samples, seconds: samples.reduce((a, x) => a + x.ms, 0) / 1000, runs, rows };
+  return { samples, seconds: sum(samples.map((x) => x.ms)) / 1000, runs: after.runs - before.runs, rows: after.rows - before.rows };
 }
 
 /**
- * The floor under "transport" + "read": the same photo POSTed over loopback HTTP (node:http, same
- * answer size) to a bare node:http server in another process that holds each request `holdMs`
+ * The floor under "transport" + "read": the same photo POSTed over loopback HTTP (node:http, the served
+ * answers' median size) to a bare node:http server in another process that holds each request `holdMs`
  * (about the bare pipeline's time) before answering. Idle waits cost here: an answer after 40 ms
  * took ~1.7 ms of HTTP on these VMs, an immediate one ~0.6 ms.
  */
@@ -260,8 +260,6 @@ function breakdown(samples: Sample[]): Record<string, number> {
   return out;
 }
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-
 /** Photos per second over the summed time: the one statistic both sides of a throughput ratio use. */
 const bareImagesPerSecond = (bare: BareSamples, c: number, times = bare.pipeline) => (1000 * c * times.length) / sum(times);
 const servedPerSecond = (rounds: ServedRound[]) => sum(rounds.map((r) => r.samples.length)) / sum(rounds.map((r) => r.seconds));
@@ -277,6 +275,7 @@ function summarise(c: number, bareRounds: BareSamples[], served: ServedRound[], 
   const bareEncoderMs = median(bare.encoder);
   const requestsPerSecond = servedPerSecond(served);
   const bareIps = bareImagesPerSecond(bare, c);
+  const bareEncoderIps = bareImagesPerSecond(bare, c, bare.encoder);
   return {
     concurrency: c,
     requests: samples.length,
@@ -291,12 +290,12 @@ function summarise(c: number, bareRounds: BareSamples[], served: ServedRound[], 
     bare: {
       batch: c, runs: bare.pipeline.length,
       batchMs: bareBatchMs, decodeMs: median(bare.decode), imagesPerSecond: bareIps,
-      encoderBatchMs: bareEncoderMs, encoderImagesPerSecond: bareImagesPerSecond(bare, c, bare.encoder),
+      encoderBatchMs: bareEncoderMs, encoderImagesPerSecond: bareEncoderIps,
     },
     // Server over bare: p50 latency over the median bare batch (the goal at c1), served throughput over bare (the goal at c16).
     latencyRatio: percentile(sorted, 50) / bareBatchMs,
     throughputRatio: requestsPerSecond / bareIps,
-    throughputRatioEncoderOnly: requestsPerSecond / bareImagesPerSecond(bare, c, bare.encoder),
+    throughputRatioEncoderOnly: requestsPerSecond / bareEncoderIps,
     // Each round's served throughput over the bare round just before it: the spread the machine's drift gives.
     roundThroughputRatios: served.map((r, i) => servedPerSecond([r]) / bareImagesPerSecond(bareRounds[i], c)),
     stagesMs: breakdown(samples),
@@ -341,10 +340,9 @@ try {
       const row = summarise(c, bareRounds, served, loads);
       levels.push(row);
       if (c === 1) {
-        const agent = new http.Agent({ keepAlive: false });
-        const answerBytes = Buffer.byteLength((await postSearch(agent, url, photos[0])).text);
+        const answerBytes = Math.round(median(served[0].samples.map((x) => x.answerBytes)));
         floor = await httpFloor(photos[0], answerBytes, Math.round(row.bare.batchMs), 48);
-        log(`HTTP floor: ${floor.medianMs.toFixed(2)} ms (the same ${photos[0].length}-byte photo in, ${answerBytes} bytes out, to a bare node:http server holding each request ${floor.holdMs} ms)`);
+        log(`HTTP floor: ${floor.medianMs.toFixed(2)} ms (a ${photos[0].length}-byte photo in, ${answerBytes} bytes out (the served answers' median), to a bare node:http server holding each request ${floor.holdMs} ms)`);
       }
       log(`concurrency ${c}: p50 ${row.p50Ms.toFixed(1)} ms, p99 ${row.p99Ms.toFixed(1)} ms, ${row.requestsPerSecond.toFixed(2)} req/s, mean batch ${row.meanBatchSize.toFixed(1)}; `
         + `bare pipeline ${row.bare.batchMs.toFixed(1)} ms per batch of ${c} (${row.bare.imagesPerSecond.toFixed(2)} img/s), encoder alone ${row.bare.encoderBatchMs.toFixed(1)} ms; `
@@ -385,7 +383,7 @@ try {
   for (const name of stageNames) console.log(`${name.padEnd(11)}${levels.map((l) => (l.stagesMs[name] ?? 0).toFixed(2).padStart(9)).join('')}`);
   if (floor) {
     const c1 = at(1).stagesMs;
-    console.log(`\nHTTP at c1: read + transport ${(c1.read + c1.transport).toFixed(2)} ms; floor ${floor.medianMs.toFixed(2)} ms (same photo and answer size over loopback to a bare node:http server that holds each request ${floor.holdMs} ms)`);
+    console.log(`\nHTTP at c1: read + transport ${(c1.read + c1.transport).toFixed(2)} ms; floor ${floor.medianMs.toFixed(2)} ms (a photo and an answer of the served size over loopback to a bare node:http server that holds each request ${floor.holdMs} ms)`);
   }
   console.log(`\ngoal 1: server p50 at c1 / bare single photo = x${goals.latencyC1.ratio.toFixed(3)} (goal ${goals.latencyC1.goal}: ${goals.latencyC1.met ? 'met' : 'NOT met'}); `
     + `server throughput at c16 / bare batched = x${goals.throughputC16.ratio.toFixed(3)} (goal ${goals.throughputC16.goal}: ${goals.throughputC16.met ? 'met' : 'NOT met'})`);
